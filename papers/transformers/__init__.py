@@ -1,0 +1,1 @@
+"""Transformers and attention."""

@@ -1,0 +1,280 @@
+"""Tests for papers/transformers/attention.py: against PyTorch's and labml-nn's attention, the claim, bad input."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from papers.kit.experiment import RunConfig, seed_everything
+from papers.transformers.attention import (DecoderLayer, EncoderLayer, MultiHeadAttention, Transformer,
+                                           experiment, greedy_decode, scaled_dot_product_attention,
+                                           sinusoidal_positional_encoding, subsequent_mask)
+
+D_MODEL, HEADS, BATCH, Q_LEN, K_LEN = 16, 4, 3, 5, 7
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    seed_everything(0)
+
+
+def ours_mha(bias: bool = True) -> MultiHeadAttention:
+    return MultiHeadAttention(D_MODEL, HEADS, bias=bias).double().eval()
+
+
+def inputs():
+    query = torch.randn(BATCH, Q_LEN, D_MODEL, dtype=torch.float64)
+    key = torch.randn(BATCH, K_LEN, D_MODEL, dtype=torch.float64)
+    value = torch.randn(BATCH, K_LEN, D_MODEL, dtype=torch.float64)
+    return query, key, value
+
+
+# A mask that combines a per-query pattern with padding of the last keys of some sequences, never hiding
+# every key from a query: [BATCH, Q_LEN, K_LEN], True = may attend.
+def mixed_mask() -> torch.Tensor:
+    mask = torch.rand(BATCH, Q_LEN, K_LEN) > 0.3
+    mask[1, :, -2:] = False
+    mask[:, :, 0] = True
+    return mask
+
+
+def copy_into_torch(ours: MultiHeadAttention, bias: bool = True) -> nn.MultiheadAttention:
+    theirs = nn.MultiheadAttention(D_MODEL, HEADS, bias=bias, batch_first=True).double().eval()
+    with torch.no_grad():
+        theirs.in_proj_weight.copy_(torch.cat([ours.w_q.weight, ours.w_k.weight, ours.w_v.weight]))
+        theirs.out_proj.weight.copy_(ours.w_o.weight)
+        if bias:
+            theirs.in_proj_bias.copy_(torch.cat([ours.w_q.bias, ours.w_k.bias, ours.w_v.bias]))
+            theirs.out_proj.bias.copy_(ours.w_o.bias)
+    return theirs
+
+
+# ## Against PyTorch's nn.MultiheadAttention with copied weights
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_multi_head_attention_equals_torch_without_mask(bias):
+    ours = ours_mha(bias)
+    theirs = copy_into_torch(ours, bias)
+    query, key, value = inputs()
+    expected, expected_weights = theirs(query, key, value)
+    torch.testing.assert_close(ours(query, key, value), expected, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(ours.weights.mean(dim=1), expected_weights, rtol=1e-10, atol=1e-12)
+
+
+def test_multi_head_attention_equals_torch_with_mask():
+    ours = ours_mha()
+    theirs = copy_into_torch(ours)
+    query, key, value = inputs()
+    mask = mixed_mask()
+    # PyTorch's boolean attn_mask marks the positions that may NOT attend, one mask per (batch, head).
+    torch_mask = (~mask).repeat_interleave(HEADS, dim=0)
+    expected, expected_weights = theirs(query, key, value, attn_mask=torch_mask)
+    torch.testing.assert_close(ours(query, key, value, mask), expected, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(ours.weights.mean(dim=1), expected_weights, rtol=1e-10, atol=1e-12)
+    assert (ours.weights[~mask.unsqueeze(1).expand_as(ours.weights)] == 0).all()
+
+
+def test_padding_mask_equals_torch_key_padding_mask():
+    ours = ours_mha()
+    theirs = copy_into_torch(ours)
+    query, key, value = inputs()
+    padding = torch.zeros(BATCH, K_LEN, dtype=torch.bool)
+    padding[0, -3:] = True
+    expected, _ = theirs(query, key, value, key_padding_mask=padding)
+    torch.testing.assert_close(ours(query, key, value, (~padding).unsqueeze(1)), expected,
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_scaled_dot_product_equals_torch_functional():
+    query, key, value = (torch.randn(2, 3, n, 8, dtype=torch.float64) for n in (5, 6, 6))
+    mask = torch.rand(2, 1, 5, 6) > 0.4
+    mask[..., 0] = True
+    ours, _ = scaled_dot_product_attention(query, key, value, mask)
+    torch.testing.assert_close(ours, F.scaled_dot_product_attention(query, key, value, attn_mask=mask))
+
+
+# ## Against labml-nn's MultiHeadAttention with copied weights
+#
+# labml-nn works sequence-first, `[seq, batch, d_model]`, with masks `[q_len, k_len, batch]`.
+def test_multi_head_attention_equals_labml_nn():
+    from labml_nn.transformers.mha import MultiHeadAttention as LabmlMHA
+
+    ours = ours_mha()
+    theirs = LabmlMHA(HEADS, D_MODEL, dropout_prob=0.0).double().eval()
+    with torch.no_grad():
+        for mine, their in ((ours.w_q, theirs.query.linear), (ours.w_k, theirs.key.linear),
+                            (ours.w_v, theirs.value.linear), (ours.w_o, theirs.output)):
+            their.weight.copy_(mine.weight)
+            their.bias.copy_(mine.bias)
+    query, key, value = inputs()
+    mask = mixed_mask()
+    expected = theirs(query=query.transpose(0, 1), key=key.transpose(0, 1), value=value.transpose(0, 1),
+                      mask=mask.permute(1, 2, 0))
+    torch.testing.assert_close(ours(query, key, value, mask), expected.transpose(0, 1), rtol=1e-10, atol=1e-12)
+
+
+# ## Positional encoding: the formula, labml-nn's, and the rotation property
+
+def test_positional_encoding_equals_formula_and_labml_nn():
+    from labml_nn.transformers.positional_encoding import get_positional_encoding
+
+    encoding = sinusoidal_positional_encoding(50, 16)
+    assert encoding[7, 4] == pytest.approx(math.sin(7 / 10000 ** (4 / 16)), abs=1e-6)
+    assert encoding[7, 5] == pytest.approx(math.cos(7 / 10000 ** (4 / 16)), abs=1e-6)
+    torch.testing.assert_close(encoding, get_positional_encoding(16, 50)[:, 0, :])
+
+
+def test_shifting_position_is_a_rotation_independent_of_position():
+    d_model, k = 8, 3
+    encoding = sinusoidal_positional_encoding(40, d_model).double()
+    frequency = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    for p in (0, 5, 20):
+        for i, w in enumerate(frequency):
+            c, s = math.cos(k * w), math.sin(k * w)
+            sin_p, cos_p = encoding[p, 2 * i].item(), encoding[p, 2 * i + 1].item()
+            # sin(w(p+k)) = sin(wp)cos(wk) + cos(wp)sin(wk); cos(w(p+k)) = cos(wp)cos(wk) - sin(wp)sin(wk)
+            assert encoding[p + k, 2 * i].item() == pytest.approx(sin_p * c + cos_p * s, abs=1e-6)
+            assert encoding[p + k, 2 * i + 1].item() == pytest.approx(cos_p * c - sin_p * s, abs=1e-6)
+
+
+# ## Encoder and decoder layers against PyTorch's with copied weights
+
+def _copy_attention(ours: MultiHeadAttention, theirs: nn.MultiheadAttention) -> None:
+    theirs.in_proj_weight.copy_(torch.cat([ours.w_q.weight, ours.w_k.weight, ours.w_v.weight]))
+    theirs.in_proj_bias.copy_(torch.cat([ours.w_q.bias, ours.w_k.bias, ours.w_v.bias]))
+    theirs.out_proj.weight.copy_(ours.w_o.weight)
+    theirs.out_proj.bias.copy_(ours.w_o.bias)
+
+
+def _copy_feed_forward_and_norms(ours, theirs, norms) -> None:
+    theirs.linear1.load_state_dict(ours.feed_forward.layer1.state_dict())
+    theirs.linear2.load_state_dict(ours.feed_forward.layer2.state_dict())
+    for mine, their in norms:
+        their.load_state_dict(mine.norm.state_dict())
+
+
+def test_encoder_layer_equals_torch():
+    ours = EncoderLayer(D_MODEL, HEADS, 32).double().eval()
+    theirs = nn.TransformerEncoderLayer(D_MODEL, HEADS, 32, dropout=0.0, batch_first=True).double().eval()
+    with torch.no_grad():
+        _copy_attention(ours.self_attention, theirs.self_attn)
+        _copy_feed_forward_and_norms(ours, theirs, [(ours.residual1, theirs.norm1), (ours.residual2, theirs.norm2)])
+    x = torch.randn(BATCH, K_LEN, D_MODEL, dtype=torch.float64)
+    padding = torch.zeros(BATCH, K_LEN, dtype=torch.bool)
+    padding[2, -2:] = True
+    expected = theirs(x, src_key_padding_mask=padding)
+    torch.testing.assert_close(ours(x, (~padding).unsqueeze(1)), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_decoder_layer_equals_torch():
+    ours = DecoderLayer(D_MODEL, HEADS, 32).double().eval()
+    theirs = nn.TransformerDecoderLayer(D_MODEL, HEADS, 32, dropout=0.0, batch_first=True).double().eval()
+    with torch.no_grad():
+        _copy_attention(ours.self_attention, theirs.self_attn)
+        _copy_attention(ours.cross_attention, theirs.multihead_attn)
+        _copy_feed_forward_and_norms(ours, theirs, [(ours.residual1, theirs.norm1), (ours.residual2, theirs.norm2),
+                                                    (ours.residual3, theirs.norm3)])
+    target = torch.randn(BATCH, Q_LEN, D_MODEL, dtype=torch.float64)
+    memory = torch.randn(BATCH, K_LEN, D_MODEL, dtype=torch.float64)
+    memory_padding = torch.zeros(BATCH, K_LEN, dtype=torch.bool)
+    memory_padding[1, -3:] = True
+    expected = theirs(target, memory, tgt_mask=~subsequent_mask(Q_LEN)[0], memory_key_padding_mask=memory_padding)
+    got = ours(target, memory, (~memory_padding).unsqueeze(1), subsequent_mask(Q_LEN))
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
+# ## Masks, decoding and the missing sense of order
+
+def test_subsequent_mask_allows_only_the_past():
+    assert subsequent_mask(3).tolist() == [[[True, False, False], [True, True, False], [True, True, True]]]
+
+
+def small_model(positional: bool = True) -> Transformer:
+    return Transformer(12, 12, d_model=D_MODEL, heads=HEADS, d_ff=32, layers=2, positional=positional).double().eval()
+
+
+def test_decoder_cannot_see_the_future():
+    model = small_model()
+    source = torch.randint(2, 12, (2, 6))
+    target = torch.randint(2, 12, (2, 5))
+    changed = target.clone()
+    changed[:, 3:] = (changed[:, 3:] + 1 - 2) % 10 + 2
+    with torch.no_grad():
+        before, after = model(source, target), model(source, changed)
+    torch.testing.assert_close(before[:, :3], after[:, :3])
+    assert not torch.allclose(before[:, 3:], after[:, 3:])
+
+
+def test_greedy_decode_agrees_with_one_teacher_forced_pass():
+    model = small_model()
+    source = torch.randint(2, 12, (4, 6))
+    decoded = greedy_decode(model, source, steps=6, start_symbol=1)
+    with torch.no_grad():
+        logits = model(source, torch.cat([torch.ones(4, 1, dtype=torch.long), decoded[:, :-1]], dim=1))
+    assert torch.equal(logits.argmax(dim=-1), decoded)
+
+
+def test_without_positional_encoding_the_encoder_is_permutation_equivariant():
+    model = small_model(positional=False)
+    source = torch.randint(2, 12, (2, 7))
+    permutation = torch.randperm(7)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode(source)[:, permutation], model.encode(source[:, permutation]))
+    with_positions = small_model(positional=True)
+    with torch.no_grad():
+        assert not torch.allclose(with_positions.encode(source)[:, permutation],
+                                  with_positions.encode(source[:, permutation]))
+
+
+# ## The claim in miniature
+#
+# Quick mode: length 6, 300 steps. Greedy-decoding token accuracy measured with / without positional
+# encoding: seed 0: 0.760 / 0.245, seed 1: 0.813 / 0.242, seed 2: 0.819 / 0.245 (chance 0.1).
+def test_reversal_needs_positional_encoding():
+    metrics = experiment(RunConfig(seed=0, quick=True)).metrics
+    assert metrics["token_accuracy_with_positional_encoding"] > 0.65
+    assert metrics["token_accuracy_without_positional_encoding"] < 0.4
+
+
+# ## Bad input
+
+def test_heads_must_divide_d_model():
+    with pytest.raises(ValueError, match=r"heads \(3\) must divide d_model \(16\)"):
+        MultiHeadAttention(16, 3)
+
+
+def test_mismatched_embedding_size_is_named():
+    mha = MultiHeadAttention(16, 4)
+    with pytest.raises(ValueError, match=r"key must be \[batch, len, d_model=16\], got \(2, 5, 8\)"):
+        mha(torch.randn(2, 5, 16), torch.randn(2, 5, 8), torch.randn(2, 5, 16))
+
+
+def test_key_and_value_lengths_must_agree():
+    mha = MultiHeadAttention(16, 4)
+    with pytest.raises(ValueError, match="key and value lengths differ: 5 and 6"):
+        mha(torch.randn(2, 5, 16), torch.randn(2, 5, 16), torch.randn(2, 6, 16))
+
+
+def test_wrong_mask_shape_is_named():
+    mha = MultiHeadAttention(16, 4)
+    x = torch.randn(2, 5, 16)
+    with pytest.raises(ValueError, match=r"mask must be \[batch or 1, q_len or 1, k_len\].*got \(2, 5, 4\)"):
+        mha(x, x, x, torch.ones(2, 5, 4, dtype=torch.bool))
+
+
+def test_mask_must_be_boolean():
+    mha = MultiHeadAttention(16, 4)
+    x = torch.randn(2, 5, 16)
+    with pytest.raises(TypeError, match="mask must be boolean"):
+        mha(x, x, x, torch.ones(2, 5, 5))
+
+
+def test_positional_encoding_needs_even_size():
+    with pytest.raises(ValueError, match="positive even number, got 7"):
+        sinusoidal_positional_encoding(10, 7)
+
+
+def test_tokens_must_be_integer_batches():
+    with pytest.raises(ValueError, match=r"tokens must be int64 \[batch, len\]"):
+        small_model().encode(torch.rand(2, 5))
