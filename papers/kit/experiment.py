@@ -19,8 +19,8 @@ paper's claim is about, a one-line headline, and the figures. Tests call the sam
 
 `run_paper` adds what a script needs around it: a command line, seeding, timing, a labml experiment for the
 progress display, and saving. A full run writes `results/<paper>.json` and `results/<paper>*.png` next to the
-paper file. The JSON records the numbers, the seed, the run time and a *fingerprint* of the code that produced
-them. [`scripts/tracker.py check`](../../scripts/tracker.py) recomputes the fingerprint and refuses a ticked
+paper file. The JSON records the numbers, the seed, the run time (wall clock and CPU) and a *fingerprint* of
+the code that produced them. [`scripts/tracker.py check`](../../scripts/tracker.py) recomputes the fingerprint and refuses a ticked
 paper whose results are stale.
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ import argparse
 import ast
 import hashlib
 import json
+import os
 import platform
 import random
 import sys
@@ -215,7 +216,16 @@ def figure_path(paper_file: str | Path, name: str, out_dir: Path | None = None) 
     return json_path.with_name(f"{stem}.png")
 
 
-def save_outcome(paper_file: str | Path, outcome: Outcome, config: RunConfig, runtime_s: float,
+# The run's cost: wall-clock seconds, the CPU seconds of the process (all threads), and the machine's load
+# average, since a wall time measured on a busy machine says little about the experiment.
+@dataclass(frozen=True)
+class RunCost:
+    wall_s: float
+    cpu_s: float
+    load_average: float
+
+
+def save_outcome(paper_file: str | Path, outcome: Outcome, config: RunConfig, cost: RunCost,
                  out_dir: Path | None = None) -> Path:
     fingerprint, files = code_fingerprint(paper_file)
     path = results_path(paper_file, out_dir)
@@ -232,7 +242,9 @@ def save_outcome(paper_file: str | Path, outcome: Outcome, config: RunConfig, ru
         "seed": config.seed,
         "quick": config.quick,
         "steps": config.steps,
-        "runtime_s": round(runtime_s, 1),
+        "runtime_s": round(cost.wall_s, 1),
+        "cpu_time_s": round(cost.cpu_s, 1),
+        "load_average": round(cost.load_average, 1),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -253,16 +265,16 @@ def run_paper(paper_file: str, experiment: Callable[[RunConfig], Outcome],
     # labml's experiment gives the progress display and keeps a log under `logs/` (git-ignored).
     from labml import experiment as labml_experiment  # pylint: disable=import-outside-toplevel
     labml_experiment.create(name=Path(paper_file).stem, writers={"screen"})
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with labml_experiment.start():
         outcome = experiment(config)
-    runtime_s = time.perf_counter() - started
+    cost = RunCost(time.perf_counter() - started, time.process_time() - cpu_started, os.getloadavg()[0])
 
     print(f"\n{outcome.headline}")
     print(json.dumps(outcome.metrics, indent=2))
-    print(f"run time: {runtime_s:.1f} s")
+    print(f"run time: {cost.wall_s:.1f} s wall, {cost.cpu_s:.1f} s CPU, load average {cost.load_average:.1f}")
     if not config.quick or out_dir is not None:
-        path = save_outcome(paper_file, outcome, config, runtime_s, out_dir)
+        path = save_outcome(paper_file, outcome, config, cost, out_dir)
         print(f"results: {path}")
     sys.stdout.flush()
     return outcome
