@@ -225,9 +225,11 @@ class RunCost:
     load_average: float
 
 
+# `fingerprint` is the code's fingerprint taken when the run *started*: if the code is edited while the
+# experiment runs, the results are recorded against the code that produced them, and show as stale.
 def save_outcome(paper_file: str | Path, outcome: Outcome, config: RunConfig, cost: RunCost,
-                 out_dir: Path | None = None) -> Path:
-    fingerprint, files = code_fingerprint(paper_file)
+                 fingerprint: tuple[str, list[str]], out_dir: Path | None = None) -> Path:
+    fingerprint_hash, files = fingerprint
     path = results_path(paper_file, out_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     figures = []
@@ -248,7 +250,7 @@ def save_outcome(paper_file: str | Path, outcome: Outcome, config: RunConfig, co
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "fingerprint": fingerprint,
+        "fingerprint": fingerprint_hash,
         "fingerprint_files": files,
         "figures": figures,
     }
@@ -261,6 +263,7 @@ def run_paper(paper_file: str, experiment: Callable[[RunConfig], Outcome],
               argv: list[str] | None = None) -> Outcome:
     config, out_dir = parse_args(f"Run the {Path(paper_file).stem} experiment.", argv)
     seed_everything(config.seed)
+    fingerprint = code_fingerprint(paper_file)
 
     # labml's experiment gives the progress display and keeps a log under `logs/` (git-ignored).
     from labml import experiment as labml_experiment  # pylint: disable=import-outside-toplevel
@@ -274,7 +277,7 @@ def run_paper(paper_file: str, experiment: Callable[[RunConfig], Outcome],
     print(json.dumps(outcome.metrics, indent=2))
     print(f"run time: {cost.wall_s:.1f} s wall, {cost.cpu_s:.1f} s CPU, load average {cost.load_average:.1f}")
     if not config.quick or out_dir is not None:
-        path = save_outcome(paper_file, outcome, config, cost, out_dir)
+        path = save_outcome(paper_file, outcome, config, cost, fingerprint, out_dir)
         print(f"results: {path}")
     sys.stdout.flush()
     return outcome
