@@ -38,16 +38,16 @@ what the original only shows with plots: a test for each piece.
 ## What the experiment shows
 
 The copy task of the Annotated Transformer's "first example", made harder so that the masks matter: the
-sequences have random lengths, are padded, and must end with an end-of-sequence token. The model has to
-copy the symbols and then stop. After training with label smoothing and the Noam schedule, greedy decoding
-copies almost every fresh sequence exactly (whole sequence right, end token included):
+sequences have random lengths from 3 to 10, are padded, and must end with an end-of-sequence token. The model
+has to copy the symbols and then stop. After 2,000 steps with label smoothing and the Noam schedule, greedy
+decoding copies about 97% of 1,000 fresh sequences exactly (whole sequence right, end token included):
 
-![Training loss, the Noam learning rate, and exact-match accuracy during
-training](results/annotated_transformer.png)
+![Training loss, the Noam learning rate, and exact-match accuracy](results/annotated_transformer.png)
 
 The loss is the KL divergence to the smoothed target, whose minimum is 0; a cross-entropy loss would level
 off at the entropy of that target instead. The middle panel is the schedule the optimiser actually used,
-read back from it at every step.
+read back from it at every step: a linear warm-up to its peak at step 200, then the $1/\sqrt{\text{step}}$
+decay.
 """
 from __future__ import annotations
 
