@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: serve check build test lint tracker status results env clean
+.PHONY: serve check build test lint tracker status results env clean bench
 
 env: $(PY_STAMP) $(NODE_STAMP)
 
@@ -57,5 +57,9 @@ status: env
 results: env
 	$(BIN)/python scripts/tracker.py rerun
 
+# Time the site build: about 120 generated pages, full and one-page rebuilds.
+bench: env
+	$(BIN)/python scripts/bench_site.py
+
 clean:
-	rm -rf site build logs .pytest_cache
+	rm -rf site build logs .pytest_cache .cache/site

@@ -1,7 +1,7 @@
 """
 ---
 title: The experiment kit
-summary: What every paper's experiment shares: running and saving, the training loop, data sets and tasks.
+summary: "What every paper's experiment shares: running and saving, the training loop, data sets and tasks."
 ---
 
 # The experiment kit

@@ -1,4 +1,4 @@
-"""
+r"""
 ---
 title: Offline data sets
 summary: Shakespeare as characters with a train/validation split, and scikit-learn's digits as tensors.

@@ -1,4 +1,4 @@
-"""
+r"""
 ---
 title: Vision helpers
 summary: Digits at a larger size, shift augmentation, and a small trainer for image classifiers.

@@ -1,0 +1,254 @@
+"""Which files of the repository become pages, under which names, and the navigation built from them.
+
+* Every `.py` file under `papers/` is a page, `papers/<area>/<name>.py` at `papers/<area>/<name>/`, except an
+  `__init__.py` that holds nothing but a short docstring without front matter: that one only names its area.
+  An `__init__.py` with front matter (like the kit's) or with code is its folder's index page.
+* A `.py` file under `tests/` that `tracker.md` or a paper's prose links to is a page too.
+* The navigation has Home, the tracker, then one section per folder of `papers/` (the kit last), labelled by
+  the folder's `__init__.py` (its title, or its docstring's first line) or else by the folder's name, each
+  listing its pages by their front-matter titles. The home page lists them too, with their summaries.
+"""
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cache import write_atomically
+from .links import is_relative, link_targets, resolve
+from .parse import Document, LiterateError, parse_file
+
+PAPERS = "papers"
+TESTS = "tests"
+TRACKER = "tracker.md"
+KIT = "kit"
+SKIP_FOLDERS = {"__pycache__", "results"}
+
+
+@dataclass
+class Source:
+    repo_path: str
+    src_uri: str
+    doc: Document
+    text: str
+
+    @property
+    def title(self) -> str:
+        if self.doc.title:
+            return self.doc.title
+        return f"Tests: {self.repo_path}" if self.is_test else self.repo_path
+
+    @property
+    def prose(self) -> str:
+        return "\n\n".join(section.markdown for section in self.doc.sections)
+
+    @property
+    def nav_label(self) -> str:
+        return str(self.doc.meta.get("nav") or self.title)
+
+    @property
+    def is_test(self) -> bool:
+        return not self.repo_path.startswith(f"{PAPERS}/")
+
+    @property
+    def results_path(self) -> str:
+        folder, _, name = self.repo_path.rpartition("/")
+        return f"{folder}/results/{name[:-3]}.json"
+
+
+# The page a Python file becomes: `x/y.py` is `x/y.md`, `x/__init__.py` is `x/index.md`.
+def page_uri(repo_path: str) -> str:
+    folder, _, name = repo_path.rpartition("/")
+    stem = "index" if name == "__init__.py" else name[:-3]
+    return f"{folder}/{stem}.md" if folder else f"{stem}.md"
+
+
+# ## Parsing, with a cache
+#
+# Every build needs every file's titles and links, so parsed files are kept by the hash of their content and
+# of the parser's own code: in memory for as long as `mkdocs serve` runs, and on disk (`.cache/site/`) from
+# one `mkdocs build` to the next.
+PARSER_VERSION = hashlib.sha1(b"".join((Path(__file__).parent / name).read_bytes()
+                                       for name in ("parse.py", "highlight.py"))).hexdigest()
+_PARSED: dict[str, Document] = {}
+_USED: set[str] = set()
+_NEW: set[str] = set()
+
+
+def parse_cached(root: Path, repo_path: str) -> tuple[Document, str]:
+    data = (root / repo_path).read_bytes()
+    key = hashlib.sha1(f"{PARSER_VERSION}\0{repo_path}\0".encode() + data).hexdigest()
+    if key not in _PARSED:
+        _PARSED[key] = parse_file(repo_path, data)
+        _NEW.add(key)
+    _USED.add(key)
+    return _PARSED[key], "\n".join(_PARSED[key].lines)
+
+
+# At the start of a build: read the disk cache, unless this process already holds one.
+def load_parse_cache(path: Path) -> None:
+    _USED.clear()
+    if _PARSED:
+        return
+    try:
+        _PARSED.update(pickle.loads(path.read_bytes()))
+    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        pass
+
+
+# At the end: keep the entries this build used, so the cache does not grow with every edit.
+def save_parse_cache(path: Path) -> None:
+    if _NEW or set(_PARSED) != _USED:
+        for key in set(_PARSED) - _USED:
+            del _PARSED[key]
+        write_atomically(path, pickle.dumps(_PARSED))
+        _NEW.clear()
+
+
+# ## Finding the pages
+#
+# The pages, and a label for each folder of `papers/`: its `__init__.py`'s title, or the first line of its
+# docstring (`"""Transformers and attention."""`), or else the folder's name.
+@dataclass
+class Catalog:
+    sources: list[Source]
+    labels: dict[str, str]
+
+    def label(self, folder: str) -> str:
+        return self.labels.get(folder) or folder_label(folder.rpartition("/")[2])
+
+
+def discover(root: Path) -> Catalog:
+    parsed = _sources(root, _paper_files(root))
+    labels = {s.repo_path.rpartition("/")[0]: _folder_title(s) for s in parsed
+              if s.repo_path.endswith("/__init__.py")}
+    sources = [source for source in parsed if _is_page(source)]
+    known = {source.repo_path for source in sources}
+    linked = _linked_python_files(root, sources)
+    sources += _sources(root, sorted(linked - known))
+    return Catalog(sources, {folder: label for folder, label in labels.items() if label})
+
+
+def _folder_title(source: Source) -> str | None:
+    if source.doc.meta:
+        return source.nav_label
+    first = next((s.markdown.strip().split("\n")[0] for s in source.doc.sections if s.markdown.strip()), "")
+    first = first.lstrip("#").strip().rstrip(".")
+    return first if 0 < len(first) <= 60 else None
+
+
+# Every file is parsed before any error is raised, so that one build reports all the files it refuses.
+def _sources(root: Path, repo_paths: list[str]) -> list[Source]:
+    sources, errors = [], []
+    for repo_path in repo_paths:
+        try:
+            doc, text = parse_cached(root, repo_path)
+        except LiterateError as error:
+            errors.append(error)
+            continue
+        sources.append(Source(repo_path=repo_path, src_uri=page_uri(repo_path), doc=doc, text=text))
+    if errors:
+        raise LiterateErrors(errors)
+    return sources
+
+
+class LiterateErrors(Exception):
+    def __init__(self, errors: list[LiterateError]) -> None:
+        super().__init__("\n".join(str(error) for error in errors))
+        self.errors = errors
+
+
+def _paper_files(root: Path) -> list[str]:
+    found = []
+    for path in sorted((root / PAPERS).rglob("*.py")):
+        relative = path.relative_to(root)
+        hidden = any(part.startswith(".") for part in relative.parts)
+        if not hidden and not SKIP_FOLDERS.intersection(relative.parts):
+            found.append(relative.as_posix())
+    return found
+
+
+def _is_page(source: Source) -> bool:
+    if not source.repo_path.endswith("/__init__.py"):
+        return True
+    has_code = any(line.text.strip() for section in source.doc.sections for line in section.code)
+    return bool(source.doc.meta) or has_code
+
+
+def _linked_python_files(root: Path, sources: list[Source]) -> set[str]:
+    documents = [(source.repo_path, source.prose) for source in sources]
+    tracker = root / TRACKER
+    if tracker.is_file():
+        documents.append((TRACKER, tracker.read_text(encoding="utf-8")))
+    linked = set()
+    for repo_path, markdown in documents:
+        for target in link_targets(markdown):
+            path = resolve(repo_path, target) if is_relative(target) else None
+            if path and path.startswith(f"{TESTS}/") and path.endswith(".py") and (root / path).is_file():
+                linked.add(path)
+    return linked
+
+
+# ## The navigation
+#
+# A MkDocs `nav` list: `{label: page}` entries and `{label: [...]}` sections.
+def navigation(found: Catalog, docs_pages: list[str], has_tracker: bool) -> list[Any]:
+    nav: list[Any] = []
+    if "index.md" in docs_pages:
+        nav.append({"Home": "index.md"})
+    nav += [page for page in sorted(docs_pages) if page != "index.md"]
+    if has_tracker:
+        nav.append({"Tracker": TRACKER})
+    papers = [source for source in found.sources if not source.is_test]
+    nav += _folder_nav(PAPERS, papers, found)
+    return nav
+
+
+def _folder_nav(folder: str, sources: list[Source], found: Catalog) -> list[Any]:
+    here = [s for s in sources if s.repo_path.rpartition("/")[0] == folder]
+    index = [s.src_uri for s in here if s.repo_path.endswith("/__init__.py")]
+    pages = sorted((s for s in here if not s.repo_path.endswith("/__init__.py")),
+                   key=lambda s: s.nav_label.lower())
+    entries: list[Any] = index + [{s.nav_label: s.src_uri} for s in pages]
+    for name in subfolders(folder, sources):
+        inner = [s for s in sources if s.repo_path.startswith(f"{folder}/{name}/")]
+        entries.append({found.label(f"{folder}/{name}"): _folder_nav(f"{folder}/{name}", inner, found)})
+    return entries
+
+
+# The folders directly under `folder` that hold pages, in name order with the kit last.
+def subfolders(folder: str, sources: list[Source]) -> list[str]:
+    names = {s.repo_path[len(folder) + 1:].split("/")[0] for s in sources
+             if s.repo_path.startswith(f"{folder}/") and s.repo_path.count("/") > folder.count("/") + 1}
+    return sorted(names, key=lambda name: (name == KIT, name))
+
+
+def folder_label(name: str) -> str:
+    words = name.replace("_", " ").replace("-", " ")
+    return words[:1].upper() + words[1:]
+
+
+def _index_first(source: Source) -> tuple[bool, str]:
+    return not source.repo_path.endswith("__init__.py"), source.nav_label.lower()
+
+
+# The home page's list of papers by area, as Markdown with links relative to the page (`from_path`, a
+# repository path such as `docs/index.md`).
+def home_contents(found: Catalog, from_path: str, has_tracker: bool) -> str:
+    up = "../" * from_path.count("/")
+    lines = [f"The [tracker]({up}{TRACKER}) lists every paper with its progress.", ""] if has_tracker else []
+    papers = [source for source in found.sources if not source.is_test]
+    folders = [PAPERS] + [f"{PAPERS}/{name}" for name in subfolders(PAPERS, papers)]
+    for folder in folders:
+        inside = [s for s in papers if s.repo_path.rpartition("/")[0] == folder
+                  or (folder != PAPERS and s.repo_path.startswith(f"{folder}/"))]
+        if inside and folder != PAPERS:
+            lines += [f"### {found.label(folder)}", ""]
+        for source in sorted(inside, key=_index_first):
+            summary = f": {source.doc.summary}" if source.doc.summary else ""
+            title = source.title.replace("[", "\\[").replace("]", "\\]")
+            lines.append(f"* [{title}]({up}{source.repo_path}){summary}")
+        lines.append("")
+    return "\n".join(lines)
