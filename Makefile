@@ -4,6 +4,8 @@
 # Each creates or refreshes the local environment (.venv/, node_modules/) on first use.
 
 PYTHON ?= python3
+# MkDocs prints a banner about its next major version on every build; it is noise in CI logs.
+export NO_MKDOCS_2_WARNING := 1
 VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
