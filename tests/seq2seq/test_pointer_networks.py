@@ -1,0 +1,113 @@
+"""Tests for papers/seq2seq/pointer_networks.py: the hull against brute force and SciPy, optimal tours
+against a plain search, the pointer mask, the claim in miniature, and bad input."""
+import itertools
+import math
+
+import pytest
+import torch
+from scipy.spatial import ConvexHull  # pylint: disable=no-name-in-module
+
+from papers.kit.experiment import RunConfig
+from papers.seq2seq.pointer_networks import (PointerDecoder, PointerNet, convex_hull, experiment,
+                                             hull_targets, labels, optimal_tours, polygon_area, tour_length)
+
+
+def rotate_to_start(cycle: list[int], start: int) -> list[int]:
+    k = cycle.index(start)
+    return cycle[k:] + cycle[:k]
+
+
+# SciPy (Qhull) lists the vertices of a 2-D hull counter-clockwise: the same cycle as ours.
+def test_convex_hull_matches_scipy():
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        points = torch.rand(12, 2, generator=generator, dtype=torch.float64).tolist()
+        ours = convex_hull([tuple(p) for p in points])
+        theirs = [int(i) for i in ConvexHull(points).vertices]
+        assert ours == rotate_to_start(theirs, ours[0])
+        assert ours[0] == min(range(12), key=points.__getitem__)  # starts at the leftmost point
+
+
+# Brute force: a point is a hull vertex exactly when no triangle of three other points contains it.
+def test_convex_hull_vertices_match_brute_force():
+    def inside(p, a, b, c):
+        signs = [(b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
+                 for a, b in ((a, b), (b, c), (c, a))]
+        return all(s > 0 for s in signs) or all(s < 0 for s in signs)
+
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(10):
+        points = [tuple(p) for p in torch.rand(8, 2, generator=generator, dtype=torch.float64).tolist()]
+        vertices = {i for i, p in enumerate(points)
+                    if not any(inside(p, *(points[j] for j in t))
+                               for t in itertools.combinations([j for j in range(8) if j != i], 3))}
+        assert set(convex_hull(points)) == vertices
+
+
+def test_hull_targets_and_polygon_area():
+    square = torch.tensor([[[0.0, 0.0], [0.5, 0.5], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]])
+    targets, counted = hull_targets(square)
+    assert targets.tolist() == [[1, 3, 4, 5, 0, 0]]  # positions shifted by one, then end (0)
+    assert counted.tolist() == [[True] * 5 + [False]]
+    assert polygon_area(square[0, [0, 2, 3, 4]]) == pytest.approx(1.0)
+
+
+# The vectorised search against a plain loop over every order of the cities.
+def test_optimal_tours_match_exhaustive_search():
+    cities = torch.rand(20, 6, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    best = optimal_tours(cities)
+    for b in range(20):
+        points = cities[b].tolist()
+
+        def length(order, points=points):
+            return sum(math.dist(points[order[k]], points[order[(k + 1) % 6]]) for k in range(6))
+
+        optimum = min(length(order) for order in itertools.permutations(range(6)))
+        assert float(tour_length(cities[b:b + 1], best[b:b + 1])) == pytest.approx(optimum, rel=1e-12)
+        assert best[b, 0] == 0 and best[b, 1] < best[b, -1] and sorted(best[b].tolist()) == list(range(6))
+
+
+# The mask: greedy decoding with an untrained network never picks a position twice, and under teacher
+# forcing every position already chosen scores minus infinity.
+def test_pointer_never_chooses_a_position_twice():
+    torch.manual_seed(0)
+    decoder = PointerDecoder(4, 5, 6, 7)
+    keys, inputs = torch.randn(8, 9, 5), torch.randn(8, 9, 4)
+    state = (torch.randn(8, 6), torch.zeros(8, 6))
+    _, choices = decoder(keys, inputs, state, 9)
+    assert all(sorted(row) == list(range(9)) for row in choices.tolist())
+    targets = torch.stack([torch.randperm(9) for _ in range(8)])
+    logits, _ = decoder(keys, inputs, state, 9, targets)
+    for i in range(9):
+        chosen = torch.zeros(8, 9, dtype=torch.bool)
+        chosen.scatter_(1, targets[:, :i], True)
+        assert torch.isneginf(logits[:, i][chosen]).all() and torch.isfinite(logits[:, i][~chosen]).all()
+
+
+# The claim in miniature (quick mode: 250 steps, hulls of 6 points). The hull is learned fast: most of
+# its area is covered and about half the hulls come out exactly.
+# Measured (seeds 0, 1, 2): area coverage 0.96, 0.94, 0.93; exact 0.50, 0.52, 0.44.
+# Tours need far more training than a test can afford (at 250 steps they are no better than random:
+# ratio 1.25 for seeds 0, 1 and 2), so the TSP claim is measured only by the full run.
+def test_pointer_network_learns_convex_hulls():
+    metrics = experiment(RunConfig(quick=True)).metrics
+    assert metrics["hull_area_coverage"] > 0.85
+    assert metrics["hull_exact"] > 0.3
+
+
+def test_bad_input_is_refused():
+    model = PointerNet(hidden=8)
+    with pytest.raises(TypeError, match="points must be floating point"):
+        model(torch.zeros(2, 5, 2, dtype=torch.long), 6)
+    with pytest.raises(ValueError, match="points must be"):
+        model(torch.zeros(2, 5, 3), 6)
+    with pytest.raises(ValueError, match="steps must be in"):
+        model(torch.zeros(2, 5, 2), 7)
+    with pytest.raises(TypeError, match="targets must be int64"):
+        model(torch.zeros(2, 5, 2), 2, torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="targets must be"):
+        model(torch.zeros(2, 5, 2), 2, torch.full((2, 2), 6))
+    with pytest.raises(ValueError, match="a hull needs at least 3 points"):
+        convex_hull([(0.0, 0.0), (1.0, 1.0)])
+    with pytest.raises(ValueError, match="task must be"):
+        labels("sorting", torch.zeros(2, 5, 2))
