@@ -1,0 +1,1 @@
+"""Relational reasoning and graph networks."""

@@ -1,0 +1,111 @@
+"""Tests for papers/vision/identity_mappings.py: pre-activation blocks, exact shortcut gradients, the claim."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from papers.vision.identity_mappings import (PreActBlock, PreActResNet, ShortcutBlock, gradient_norms,
+                                             gradient_study, shortcut_stack)
+
+
+def randomise_batch_norm(module: nn.Module, generator: torch.Generator) -> None:
+    for bn in module.modules():
+        if isinstance(bn, nn.BatchNorm2d):
+            c = bn.num_features
+            bn.weight.data = torch.rand(c, generator=generator, dtype=torch.float64) + 0.5
+            bn.bias.data = torch.randn(c, generator=generator, dtype=torch.float64)
+            bn.running_mean = torch.randn(c, generator=generator, dtype=torch.float64)
+            bn.running_var = torch.rand(c, generator=generator, dtype=torch.float64) + 0.5
+
+
+def bn_relu_by_hand(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+    shape = (1, -1, 1, 1)
+    normalised = (x - bn.running_mean.view(shape)) / torch.sqrt(bn.running_var.view(shape) + bn.eps)
+    return torch.clamp(bn.weight.view(shape) * normalised + bn.bias.view(shape), min=0.0)
+
+
+def make_block(in_channels: int, out_channels: int, stride: int) -> PreActBlock:
+    torch.manual_seed(0)
+    block = PreActBlock(in_channels, out_channels, stride).double()
+    randomise_batch_norm(block, torch.Generator().manual_seed(1))
+    return block.eval()
+
+
+@pytest.mark.parametrize("in_channels,out_channels,stride", [(5, 5, 1), (4, 8, 2)])
+def test_pre_activation_block_by_hand(in_channels, out_channels, stride):
+    block = make_block(in_channels, out_channels, stride)
+    x = torch.randn(3, in_channels, 8, 8, dtype=torch.float64)
+    activated = bn_relu_by_hand(x, block.bn1)
+    h = bn_relu_by_hand(F.conv2d(activated, block.conv1.weight, stride=stride, padding=1), block.bn2)
+    residual = F.conv2d(h, block.conv2.weight, padding=1)
+    if stride == 1:
+        shortcut = x  # the identity: nothing after the addition either
+    else:
+        shortcut = torch.einsum("oc,bchw->bohw", block.projection.weight[:, :, 0, 0], activated[:, :, ::2, ::2])
+    torch.testing.assert_close(block(x), shortcut + residual)
+
+
+def zero_residual_stack(kind: str, blocks: int, channels: int, **kwargs) -> nn.Sequential:
+    stack = nn.Sequential(*(ShortcutBlock(channels, kind, **kwargs) for _ in range(blocks))).double().train()
+    for block in stack:
+        nn.init.zeros_(block.branch.conv2.weight)  # F(x) = 0 exactly
+        if block.gate is not None:
+            nn.init.zeros_(block.gate.weight)  # a constant gate g = sigmoid(b)
+    return stack
+
+
+@pytest.mark.parametrize("kind,factor", [("identity", 1.0), ("scaled", 0.5), ("scaled", 0.8),
+                                         ("gated", 1.0 / (1.0 + math.exp(1.5)))])
+def test_zero_residual_gradient_is_exactly_the_product_of_shortcuts(kind, factor):
+    # With F = 0, x_L = lambda^L x_0, so dE/dx_0 = lambda^L dE/dx_L exactly (lambda = 1 - sigmoid(b) for the
+    # constant gate g = sigmoid(b), with b = 1.5).
+    blocks = 12
+    scale = factor if kind == "scaled" else 0.5
+    stack = zero_residual_stack(kind, blocks, 4, scale=scale, gate_bias=1.5)
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+    r = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    (stack(x) * r).sum().backward()
+    torch.testing.assert_close(x.grad, factor ** blocks * r)
+
+
+def test_gradient_norms_with_zero_residuals():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    identity = gradient_norms(zero_residual_stack("identity", 6, 4), x, generator)
+    scaled = gradient_norms(zero_residual_stack("scaled", 6, 4), x, generator)
+    assert identity == pytest.approx([1.0] * 7)
+    assert scaled == pytest.approx([0.5 ** (6 - l) for l in range(7)])
+
+
+def test_network_shapes():
+    model = PreActResNet(2, width=4)
+    assert model.depth == 14
+    assert model(torch.randn(3, 1, 16, 16)).shape == (3, 10)
+
+
+def test_gradient_reaching_the_first_block():
+    # Fresh stacks of 30 blocks, BN fixed: identity ~ O(1), scaled ~ 0.5^30 ~ 1e-9, gated likewise.
+    for seed in range(3):
+        first = {kind: norms[0] for kind, norms in gradient_study(30, 8, seed, batch_statistics=False).items()}
+        assert 0.5 < first["identity"] < 4.0
+        assert first["scaled"] < 1e-6
+        assert first["gated"] < 1e-6
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        ShortcutBlock(4, "learned")
+    with pytest.raises(ValueError, match=r"scale must be in \[0, 1\]"):
+        ShortcutBlock(4, "scaled", scale=1.5)
+    with pytest.raises(ValueError, match="blocks must be positive"):
+        shortcut_stack("identity", 0, 4)
+    with pytest.raises(ValueError, match=r"expected input \[batch, 4, height, width\]"):
+        ShortcutBlock(4, "identity")(torch.randn(2, 3, 5, 5))
+    with pytest.raises(ValueError, match=r"expected input \[batch, 1, height, width\]"):
+        PreActResNet(1)(torch.randn(2, 2, 8, 8))
+    with pytest.raises(ValueError, match="width, classes and in_channels must be positive"):
+        PreActResNet(1, classes=0)

@@ -1,0 +1,151 @@
+"""Tests for papers/vision/resnet.py: blocks against hand computation and labml-nn, shapes, the claim."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from papers.kit.experiment import RunConfig
+from papers.vision.resnet import BasicBlock, ProjectionShortcut, ResNet, experiment, smoothed
+
+
+def randomise_batch_norm(module: nn.Module, generator: torch.Generator) -> None:
+    """Give every BatchNorm non-trivial affine parameters and running statistics."""
+    for bn in module.modules():
+        if isinstance(bn, nn.BatchNorm2d):
+            c = bn.num_features
+            bn.weight.data = torch.rand(c, generator=generator, dtype=bn.weight.dtype) + 0.5
+            bn.bias.data = torch.randn(c, generator=generator, dtype=bn.bias.dtype)
+            bn.running_mean = torch.randn(c, generator=generator, dtype=bn.running_mean.dtype)
+            bn.running_var = torch.rand(c, generator=generator, dtype=bn.running_var.dtype) + 0.5
+
+
+def batch_norm_by_hand(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """Evaluation-mode batch norm: gamma (x - mean) / sqrt(var + eps) + beta, per channel."""
+    shape = (1, -1, 1, 1)
+    normalised = (x - bn.running_mean.view(shape)) / torch.sqrt(bn.running_var.view(shape) + bn.eps)
+    return bn.weight.view(shape) * normalised + bn.bias.view(shape)
+
+
+def make_block(in_channels: int, out_channels: int, stride: int, residual: bool = True) -> BasicBlock:
+    torch.manual_seed(0)
+    block = BasicBlock(in_channels, out_channels, stride, residual).double()
+    randomise_batch_norm(block, torch.Generator().manual_seed(1))
+    return block.eval()
+
+
+def residual_by_hand(block: BasicBlock, x: torch.Tensor) -> torch.Tensor:
+    stride = block.conv1.stride
+    h = F.relu(batch_norm_by_hand(F.conv2d(x, block.conv1.weight, stride=stride, padding=1), block.bn1))
+    return batch_norm_by_hand(F.conv2d(h, block.conv2.weight, padding=1), block.bn2)
+
+
+def test_identity_block_is_residual_plus_input():
+    block = make_block(6, 6, 1)
+    x = torch.randn(3, 6, 7, 7, dtype=torch.float64)
+    expected = F.relu(residual_by_hand(block, x) + x)
+    torch.testing.assert_close(block(x), expected)
+
+
+def test_plain_block_has_no_shortcut():
+    block = make_block(6, 6, 1, residual=False)
+    x = torch.randn(3, 6, 7, 7, dtype=torch.float64)
+    torch.testing.assert_close(block(x), F.relu(residual_by_hand(block, x)))
+
+
+def test_projection_shortcut_is_a_strided_1x1_convolution():
+    torch.manual_seed(0)
+    projection = ProjectionShortcut(4, 8, stride=2).double()
+    randomise_batch_norm(projection, torch.Generator().manual_seed(2))
+    projection.eval()
+    x = torch.randn(2, 4, 9, 9, dtype=torch.float64)
+    # A 1x1 convolution with stride 2 is a matrix product on every second pixel.
+    w = projection.conv.weight[:, :, 0, 0]  # [8, 4]
+    by_hand = torch.einsum("oc,bchw->bohw", w, x[:, :, ::2, ::2])
+    torch.testing.assert_close(projection(x), batch_norm_by_hand(by_hand, projection.bn))
+
+
+def test_downsampling_block_uses_the_projection():
+    block = make_block(4, 8, 2)
+    x = torch.randn(2, 4, 8, 8, dtype=torch.float64)
+    expected = F.relu(residual_by_hand(block, x) + block.shortcut(x))
+    assert isinstance(block.shortcut, ProjectionShortcut)
+    assert block(x).shape == (2, 8, 4, 4)
+    torch.testing.assert_close(block(x), expected)
+
+
+def test_zero_residual_branch_makes_the_block_the_identity():
+    # With the last BN's gamma and beta at zero, F(x) = 0 exactly, and y = ReLU(x) = x for x >= 0 (the
+    # output of the previous block's ReLU), in training mode too.
+    block = BasicBlock(5, 5).double().train()
+    nn.init.zeros_(block.bn2.weight)
+    nn.init.zeros_(block.bn2.bias)
+    x = torch.rand(4, 5, 6, 6, dtype=torch.float64)
+    torch.testing.assert_close(block(x), x, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("in_channels,out_channels,stride", [(6, 6, 1), (4, 8, 2)])
+@pytest.mark.parametrize("training", [True, False])
+def test_matches_labml_residual_block(in_channels, out_channels, stride, training):
+    from labml_nn.resnet import ResidualBlock
+
+    ours = make_block(in_channels, out_channels, stride).train(training)
+    theirs = ResidualBlock(in_channels, out_channels, stride).double().train(training)
+    # labml's convolutions have biases; ours have none (BN follows), so theirs are set to zero.
+    for conv in (m for m in theirs.modules() if isinstance(m, nn.Conv2d)):
+        nn.init.zeros_(conv.bias)
+    mapping = {"conv1": "conv1", "bn1": "bn1", "conv2": "conv2", "bn2": "bn2"}
+    if stride != 1:
+        mapping.update({"shortcut.conv": "shortcut.conv", "shortcut.bn": "shortcut.bn"})
+    ours_modules, theirs_modules = dict(ours.named_modules()), dict(theirs.named_modules())
+    for name_ours, name_theirs in mapping.items():
+        theirs_modules[name_theirs].load_state_dict(ours_modules[name_ours].state_dict(), strict=False)
+    x = torch.randn(3, in_channels, 8, 8, dtype=torch.float64)
+    torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_network_shapes_and_depth():
+    model = ResNet(2, width=4, classes=10)
+    assert model.depth == 14
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert len(convs) + 1 == model.depth  # 3x3 convolutions plus the classifier
+    assert model(torch.randn(5, 1, 16, 16)).shape == (5, 10)
+    features = model.stages(model.stem(torch.randn(5, 1, 16, 16)))
+    assert features.shape == (5, 16, 4, 4)
+
+
+def test_plain_network_has_no_projections():
+    plain, residual = ResNet(1, residual=False), ResNet(1, residual=True)
+    assert not any(isinstance(m, ProjectionShortcut) for m in plain.modules())
+    assert sum(isinstance(m, ProjectionShortcut) for m in residual.modules()) == 2
+
+
+def test_smoothed_is_a_trailing_mean():
+    assert smoothed([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+
+
+def test_degradation_in_miniature():
+    # Quick run: plain-8, plain-26 and resnet-26 on digits, 100 steps. Measured over seeds 0, 1, 2:
+    # final training loss 0.25 / 0.23 / 0.24 (plain-8), 1.38 / 1.40 / 1.39 (plain-26), 0.20 / 0.21 / 0.12
+    # (resnet-26); mean loss over the run 1.04 / 1.04 / 1.01, 1.73 / 1.85 / 1.78, 0.81 / 0.77 / 0.75.
+    metrics = experiment(RunConfig(quick=True)).metrics
+    shallow, deep, resnet = (metrics[k] for k in ("plain-8", "plain-26", "resnet-26"))
+    assert deep["final_train_loss"] > 3 * shallow["final_train_loss"]  # degradation: measured 5.5-6.2x
+    assert resnet["final_train_loss"] < deep["final_train_loss"] / 3  # shortcuts fix it: measured 6.6-12x
+    assert resnet["mean_train_loss"] < 0.9 * shallow["mean_train_loss"]  # and beat shallow: 0.74-0.78x
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="stride must be 1 or 2"):
+        BasicBlock(4, 4, stride=3)
+    with pytest.raises(ValueError, match="channels must be positive"):
+        BasicBlock(0, 4)
+    with pytest.raises(ValueError, match="blocks_per_stage must be positive"):
+        ResNet(0)
+    with pytest.raises(ValueError, match="width, classes and in_channels must be positive"):
+        ResNet(1, width=0)
+    with pytest.raises(ValueError, match=r"expected input \[batch, 1, height, width\]"):
+        ResNet(1)(torch.randn(2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"expected input \[batch, 4, height, width\]"):
+        BasicBlock(4, 4)(torch.randn(4, 8, 8))
