@@ -20,8 +20,8 @@ paper's claim is about, a one-line headline, and the figures. Tests call the sam
 `run_paper` adds what a script needs around it: a command line, seeding, timing, a labml experiment for the
 progress display, and saving. A full run writes `results/<paper>.json` and `results/<paper>*.png` next to the
 paper file. The JSON records the numbers, the seed, the run time (wall clock and CPU) and a *fingerprint* of
-the code that produced them. [`scripts/tracker.py check`](../../scripts/tracker.py) recomputes the fingerprint and refuses a ticked
-paper whose results are stale.
+the code that produced them. [`scripts/tracker.py check`](../../scripts/tracker.py) recomputes the fingerprint
+and refuses a ticked paper whose results are stale.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Set-up shared by the site tests: the renderer's package (scripts/literate) importable, tricky files not
-collected (they are inputs, not tests)."""
+"""Set-up shared by the site tests: scripts/ importable (the renderer package and the site-build helpers),
+tricky files not collected (they are inputs, not tests)."""
 import sys
 from pathlib import Path
 
