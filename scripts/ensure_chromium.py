@@ -2,7 +2,7 @@
 
 Quick when Chromium is already there: it only looks on the PATH. Otherwise, as root on a machine with
 apt-get (Debian, Ubuntu), it installs Debian's `chromium` package and says so; anywhere else it explains
-what to install and exits with an error.
+what to install, and exits with an error in CI (where the browser test must run) or lets the test skip.
 """
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ def find_chromium() -> str | None:
     return None
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
 def can_install() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get") is not None
 
@@ -44,8 +48,8 @@ def main() -> int:
         return 0
     if not can_install():
         print("chromium: not found. Install Debian's `chromium` package (or Google Chrome), or set CHROMIUM "
-              "to its path; the browser test needs it.", file=sys.stderr)
-        return 1
+              "to its path; until then the browser test is skipped (and fails in CI).", file=sys.stderr)
+        return 1 if in_ci() else 0
     print("chromium: not found; installing Debian's package with apt-get")
     run(["apt-get", "update"])
     run(["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES])
