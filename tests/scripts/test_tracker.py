@@ -71,19 +71,22 @@ def problems(text: str) -> list[tuple[int, str]]:
     return tracker.check(tracker.parse(text), CATALOG)
 
 
-def test_a_well_formed_tracker_passes(repo):  # pylint: disable=unused-argument
+@pytest.mark.usefixtures("repo")
+def test_a_well_formed_tracker_passes():
     assert not problems(tracker_text())
     parsed = tracker.parse(tracker_text())
     assert [e.key for e in parsed.entries] == ["A1", "A2", "Alpha", "Beta"]
     assert "1 /   2  Part A: the list" in tracker.status(parsed)
 
 
-def test_ticked_line_without_tests_link(repo):  # pylint: disable=unused-argument
+@pytest.mark.usefixtures("repo")
+def test_ticked_line_without_tests_link():
     found = problems(tracker_text(a1="- [x] **A1** First Paper (Someone, 2020): [page](papers/area/first.py)"))
     assert found == [(5, "ticked but has no tests link")]
 
 
-def test_link_to_missing_file(repo):  # pylint: disable=unused-argument
+@pytest.mark.usefixtures("repo")
+def test_link_to_missing_file():
     line = "- [x] **A1** First Paper (Someone, 2020): [page](papers/area/nope.py) · [tests](tests/test_first.py)"
     found = problems(tracker_text(a1=line))
     assert (5, "page link points to a missing file: papers/area/nope.py") in found
@@ -105,12 +108,14 @@ def test_unlisted_paper_file_but_kit_and_init_are_exempt(repo):
     assert problems(tracker_text()) == [(0, "papers/area/second.py is a paper file on no tracker line")]
 
 
-def test_duplicate_entry(repo):  # pylint: disable=unused-argument
+@pytest.mark.usefixtures("repo")
+def test_duplicate_entry():
     found = problems(tracker_text(extra=GOOD[1]))
     assert (7, "entry 'A2' appears twice (first on line 6)") in found
 
 
-def test_malformed_lines_are_never_skipped(repo):  # pylint: disable=unused-argument
+@pytest.mark.usefixtures("repo")
+def test_malformed_lines_are_never_skipped():
     found = problems(tracker_text(extra="- [y] **A3** Broken"))
     assert found[0][0] == 7 and found[0][1].startswith("malformed line")
     found = problems(tracker_text(a2="- [ ] Second Paper (Someone, 2021)"))
@@ -132,7 +137,8 @@ def test_missing_stale_and_quick_results(repo):
     assert "are stale" in problems(tracker_text())[0][1]
 
 
-def test_order_and_names_follow_the_catalog(repo):  # pylint: disable=unused-argument
+@pytest.mark.usefixtures("repo")
+def test_order_and_names_follow_the_catalog():
     swapped = problems(tracker_text(alpha=GOOD[3], beta=GOOD[2]))
     assert (12, "Part B entry 1 should be Things / 'Alpha' (catalog order), got Things / 'Beta'") in swapped
     missing = tracker.check(tracker.parse(tracker_text(a2="")), CATALOG)

@@ -7,6 +7,7 @@ from torch import nn
 
 from papers.kit.data import Split, digits
 from papers.kit.experiment import seed_everything
+from papers.kit.training import History
 from papers.kit.vision import resize
 from papers.vision.alexnet import (AlexNet, LocalResponseNorm, local_response_norm, standardised,
                                    steps_to_error, train_test_gap, training_error_curve)
@@ -73,15 +74,11 @@ def test_train_test_gap_is_measured_in_evaluation_mode(digits32):
 
 
 def test_steps_to_error_reads_the_history():
-    class FakeHistory:  # pylint: disable=missing-class-docstring
-        def steps(self, _):
-            return [9, 19, 29]
-
-        def values(self, _):
-            return [0.5, 0.8, 0.9]
-
-    assert steps_to_error(FakeHistory(), 0.25) == 20
-    assert steps_to_error(FakeHistory(), 0.05) is None
+    history = History()
+    for step, accuracy in ((9, 0.5), (19, 0.8), (29, 0.9)):
+        history.record(step, {"loss": 1.0, "eval_accuracy": accuracy})
+    assert steps_to_error(history, 0.25) == 20
+    assert steps_to_error(history, 0.05) is None
 
 
 def test_bad_inputs_are_refused():
