@@ -1,6 +1,7 @@
 # Two commands do all set-up (README's quick start):
 #   make serve   build and serve the site at http://127.0.0.1:8000
-#   make check   run every check: tests (with the site build and browser test), pylint, the tracker check
+#   make check   run every check: tests (with the site build and browser test), the claim tests again under
+#                portable CPU kernels, pylint, the tracker check
 # Each creates or refreshes the local environment (.venv/, node_modules/) on first use.
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: serve check build test lint tracker status results env clean bench
+.PHONY: serve check build test claims-portable lint tracker status results env clean bench bench-modules
 
 env: $(PY_STAMP) $(NODE_STAMP)
 
@@ -39,12 +40,19 @@ build: env
 check: env
 	$(BIN)/python scripts/ensure_chromium.py
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory claims-portable
 	$(BIN)/pylint --score=n papers scripts tests
 	$(BIN)/python scripts/tracker.py check
 	$(BIN)/python scripts/tracker.py status
 
 test: env
 	$(BIN)/pytest
+
+# The claim tests (trained models) again under PyTorch's portable kernels instead of this CPU's AVX2/AVX-512 ones
+# and MKL's reproducible mode: other rounding, as on another machine. A threshold calibrated on one machine's
+# floating point fails here before it fails in CI (CONTRIBUTING.md, "Tests that hold on any machine").
+claims-portable: env
+	ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE $(BIN)/pytest -q -m claim -p no:cacheprovider
 
 lint: env
 	$(BIN)/pylint --score=n papers scripts tests
@@ -62,6 +70,10 @@ results: env
 # Time the site build: about 120 generated pages, full and one-page rebuilds.
 bench: env
 	$(BIN)/python scripts/bench_site.py
+
+# Our modules against their built-in twins (torch.nn, F.scaled_dot_product_attention) and labml-nn: speed ratios.
+bench-modules: env
+	$(BIN)/python scripts/bench_modules.py
 
 clean:
 	rm -rf site build logs .pytest_cache .cache/site

@@ -19,7 +19,9 @@ The function takes a seed and returns a flat dict of numbers, for instance
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -50,7 +52,9 @@ def load_function(spec: str) -> Callable[[int], dict[str, float]]:
 def run_child(spec: str, seed: int, threads: int) -> None:
     import torch  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(threads)
-    metrics = load_function(spec)(seed)
+    # The measured code may print (labml's progress line ends without a newline): keep it off the JSON line.
+    with contextlib.redirect_stdout(io.StringIO()):
+        metrics = load_function(spec)(seed)
     print(json.dumps({"capability": torch.backends.cpu.get_cpu_capability(), "metrics": metrics}))
 
 

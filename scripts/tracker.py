@@ -245,6 +245,17 @@ def _imports_module(tests_path: Path, module: str) -> bool:
     return False
 
 
+# A full run's record, with the machine it ran on (thread count, vector kernels, BLAS).
+def _check_record(record: dict, relative: str) -> list[str]:
+    if record.get("quick"):
+        return [f"results in {relative} come from a --quick run; the full run's are needed"]
+    unrecorded = [key for key in ("torch_threads", "cpu_capability", "blas") if key not in record]
+    if unrecorded:
+        return [f"results in {relative} do not record the machine they ran on ({', '.join(unrecorded)}): "
+                "re-run it (make results)"]
+    return []
+
+
 def _check_results(page_path: Path) -> list[str]:
     path = results_path(page_path)
     relative = path.relative_to(ROOT).as_posix()
@@ -254,8 +265,9 @@ def _check_results(page_path: Path) -> list[str]:
         record = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         return [f"results file {relative} is not valid JSON: {error}"]
-    if record.get("quick"):
-        return [f"results in {relative} come from a --quick run; the full run's are needed"]
+    problems = _check_record(record, relative)
+    if problems:
+        return problems
     fingerprint, _ = code_fingerprint(page_path)
     if record.get("fingerprint") != fingerprint:
         return [f"results in {relative} are stale: the code changed since they were produced (make results)"]

@@ -11,7 +11,8 @@ Shared helpers live here once, not pasted into each paper. A paper imports what 
 * [`experiment.py`](experiment.py): the command line, seeding, results files and their code fingerprint;
 * [`training.py`](training.py): the training loop with labml progress and metric logging;
 * [`data.py`](data.py): Shakespeare as characters, scikit-learn's digits;
-* [`tasks.py`](tasks.py): synthetic sequence tasks.
+* [`tasks.py`](tasks.py): synthetic sequence tasks;
+* [`checks.py`](checks.py): the input checks at every module's boundary, with errors that name the argument.
 
 Files in `papers/kit/` are helpers, not papers: they have no tracker line of their own.
 """

@@ -14,6 +14,7 @@ few functions here, one line each, so the page still reads as the paper:
 ```python
 sizes = check_tensor("x", x, ["batch", "time", self.input_size], dtype=self.weight.dtype)
 check_tensor("h0", h0, [sizes["batch"], self.hidden_size], dtype=x.dtype)
+check_ids("tokens", tokens, ["batch", "time"], self.vocab_size, sizes=sizes)
 check_positive("hidden_size", hidden_size, integer=True)
 ```
 
@@ -25,6 +26,7 @@ argument, the shape or value expected and the one received:
 ValueError: x must have shape [batch, time, 64], got (2, 5, 32): dimension 2 should be 64
 ValueError: h0 must have shape [batch=3, 128], got (1, 128): dimension 0 (batch) should be 3
 TypeError: x must have dtype torch.float32, got torch.float64
+ValueError: tokens must hold values in [0, 65), got values from -1 to 12
 ValueError: hidden_size must be a positive integer, got 0
 ```
 """
@@ -63,6 +65,20 @@ def check_tensor(name: str, x: object, shape: Sequence[Dim], *, dtype: torch.dty
     if not allow_empty and x.numel() == 0:
         raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
     _check_dtype(name, x, dtype)
+    return sizes
+
+
+# Token ids, labels or positions: an `int64` tensor of the given shape whose values lie in `[0, count)`. An
+# out-of-range id would otherwise fail deep inside `nn.Embedding`, or, as a negative index, silently pick the
+# last row. (Values are not read on the `meta` device, which has none.)
+def check_ids(name: str, ids: object, shape: Sequence[Dim], count: int, *,
+              sizes: dict[str, int] | None = None, allow_empty: bool = False) -> dict[str, int]:
+    sizes = check_tensor(name, ids, shape, dtype=torch.long, sizes=sizes, allow_empty=allow_empty)
+    assert isinstance(ids, torch.Tensor)
+    if ids.device.type != "meta" and ids.numel() > 0:
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or high >= count:
+            raise ValueError(f"{name} must hold values in [0, {count}), got values from {low} to {high}")
     return sizes
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
+from papers.kit.checks import check_positive
+
 
 # ## Shakespeare
 #
@@ -74,6 +76,8 @@ class CharCorpus:
         data = {"train": self.train, "valid": self.valid}.get(split)
         if data is None:
             raise ValueError(f"split must be 'train' or 'valid', got {split!r}")
+        check_positive("batch_size", batch_size, integer=True)
+        check_positive("seq_len", seq_len, integer=True)
         if seq_len + 1 > len(data):
             raise ValueError(f"seq_len {seq_len} is longer than the {split} split ({len(data)} characters)")
         starts = torch.randint(0, len(data) - seq_len, (batch_size,), generator=generator)

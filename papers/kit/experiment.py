@@ -17,11 +17,12 @@ if __name__ == "__main__":
 paper's claim is about, a one-line headline, and the figures. Tests call the same function with
 `RunConfig(quick=True)`, so the claim the page makes and the claim the tests check are one piece of code.
 
-`run_paper` adds what a script needs around it: a command line, seeding, timing, a labml experiment for the
-progress display, and saving. A full run writes `results/<paper>.json` and `results/<paper>*.png` next to the
-paper file. The JSON records the numbers, the seed, the run time (wall clock and CPU) and a *fingerprint* of
-the code that produced them. [`scripts/tracker.py check`](../../scripts/tracker.py) recomputes the fingerprint
-and refuses a ticked paper whose results are stale.
+`run_paper` adds what a script needs around it: a command line, seeding, a fixed thread count, timing, a labml
+experiment for the progress display, and saving. A full run writes `results/<paper>.json` and
+`results/<paper>*.png` next to the paper file. The JSON records the numbers, the seed, the run time (wall clock
+and CPU), the thread count, the machine's CPU, vector kernels and BLAS, and a *fingerprint* of the code that
+produced them. [`scripts/tracker.py check`](../../scripts/tracker.py) recomputes the fingerprint and refuses a
+ticked paper whose results are stale.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ import os
 import platform
 import random
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,20 +104,74 @@ def seed_everything(seed: int) -> None:
 
 # ## The command line
 #
-# `python papers/<area>/<name>.py [--seed N] [--steps N] [--quick] [--out DIR]`. A quick run saves nothing
-# unless `--out` names a folder, so it can never overwrite the results a full run produced.
-def parse_args(description: str, argv: list[str] | None = None) -> tuple[RunConfig, Path | None]:
-    parser = argparse.ArgumentParser(description=description)
+# `python papers/<area>/<name>.py [--seed N] [--steps N] [--quick] [--threads N] [--out DIR]`. A quick run
+# saves nothing unless `--out` names a folder, so it can never overwrite the results a full run produced.
+#
+# Runs use **one thread** unless told otherwise: the committed results and the tests' thresholds were measured
+# single-threaded, and a second thread changes the order of floating-point sums (so the numbers, in their last
+# bits at first and then, through training, further). The results file records the thread count.
+@dataclass(frozen=True)
+class CommandLine:
+    config: RunConfig
+    out_dir: Path | None
+    threads: int
+
+
+def parse_args(description: str, argv: list[str] | None = None) -> CommandLine:
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the paper's own)")
-    parser.add_argument("--quick", action="store_true", help="the small, fast version of the experiment")
-    parser.add_argument("--out", type=Path, default=None, help="folder for results (default: next to the paper)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the small, fast version of the experiment that the tests run; saves nothing")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for PyTorch (default 1, as the committed results were measured)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for results (default: the paper's results/ folder, replacing the committed "
+                             "results)")
     args = parser.parse_args(argv)
     if args.steps is not None and args.steps <= 0:
         parser.error(f"--steps must be positive, got {args.steps}")
     if args.seed < 0:
         parser.error(f"--seed must be non-negative, got {args.seed}")
-    return RunConfig(seed=args.seed, quick=args.quick, steps=args.steps), args.out
+    if args.threads <= 0:
+        parser.error(f"--threads must be positive, got {args.threads}")
+    return CommandLine(RunConfig(seed=args.seed, quick=args.quick, steps=args.steps), args.out, args.threads)
+
+
+# `--help` says what the experiment is (the page's title and summary, from its front matter), how long its full
+# run took last time, and where its output goes.
+def describe(paper_file: str | Path) -> str:
+    paper = Path(paper_file).resolve()
+    front = front_matter(ast.get_docstring(ast.parse(paper.read_text(encoding="utf-8")), clean=True) or "")
+    lines = [front.get("title", paper.stem)]
+    if "summary" in front:
+        lines.append(front["summary"])
+    recorded = results_path(paper)
+    if recorded.is_file():
+        record = json.loads(recorded.read_text(encoding="utf-8"))
+        lines.append(f"The full run took {record['runtime_s']:.0f} s on {record.get('torch_threads', 1)} "
+                     f"thread(s) last time.")
+    lines.append(f"Its output replaces the committed results in {recorded.parent.relative_to(REPO_ROOT)}/ "
+                 f"unless --out names another folder; --quick saves nothing.")
+    return "\n\n".join(textwrap.fill(line, 100) for line in lines)
+
+
+# The `key: value` lines between the `---` fences at the top of a page; a value may continue on indented lines.
+def front_matter(docstring: str) -> dict[str, str]:
+    lines = [line.rstrip() for line in docstring.strip().splitlines()]
+    if not lines or lines[0] != "---" or "---" not in lines[1:]:
+        return {}
+    fields: dict[str, str] = {}
+    key = ""
+    for line in lines[1:lines.index("---", 1)]:
+        if line[:1].isspace() and key:
+            fields[key] += " " + line.strip()
+        elif ":" in line:
+            key, _, value = line.partition(":")
+            key = key.strip()
+            fields[key] = value.strip()
+    return {key: value.strip('"') for key, value in fields.items()}
 
 
 # ## The code fingerprint
@@ -216,6 +272,36 @@ def figure_path(paper_file: str | Path, name: str, out_dir: Path | None = None) 
     return json_path.with_name(f"{stem}.png")
 
 
+# ## Comparisons over seeds
+#
+# A claim that compares arms (with and without, A against B) is reported over at least three seeds: each seed's
+# value, their mean and their spread go into the results file, and the page quotes those numbers.
+def over_seeds(per_seed: dict[int, float]) -> dict[str, Any]:
+    """`{seed: value}` -> `{"per_seed": ..., "mean": ..., "std": ..., "min": ..., "max": ...}` (std with n - 1)."""
+    if len(per_seed) < 2:
+        raise ValueError(f"a comparison over seeds needs at least two seeds, got {sorted(per_seed)}")
+    values = np.array(list(per_seed.values()), dtype=float)
+    return {"per_seed": {str(seed): round(float(v), 4) for seed, v in per_seed.items()},
+            "mean": round(float(values.mean()), 4), "std": round(float(values.std(ddof=1)), 4),
+            "min": round(float(values.min()), 4), "max": round(float(values.max()), 4)}
+
+
+# The page's numbers are checked against the results file by the tests, not by eye: a test formats a recorded
+# metric as the prose writes it and asks whether the page says it (`quoted_on_page(paper, f"{m:.0%}")`).
+def recorded_metrics(paper_file: str | Path) -> dict[str, Any]:
+    path = results_path(paper_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"no results recorded for {Path(paper_file).name}: run its full experiment")
+    return json.loads(path.read_text(encoding="utf-8"))["metrics"]
+
+
+def quoted_on_page(paper_file: str | Path, text: str) -> bool:
+    """Whether the page's prose (its docstrings and comments, whitespace and `#` folded) contains `text`."""
+    source = Path(paper_file).read_text(encoding="utf-8")
+    prose = " ".join(line.strip().lstrip("#").strip() for line in source.splitlines())
+    return " ".join(text.split()) in " ".join(prose.split())
+
+
 # The run's cost: wall-clock seconds, the CPU seconds of the process (all threads), and the machine's load
 # average, since a wall time measured on a busy machine says little about the experiment.
 @dataclass(frozen=True)
@@ -223,6 +309,24 @@ class RunCost:
     wall_s: float
     cpu_s: float
     load_average: float
+
+
+# The machine's floating point: the CPU, the vectorised kernels PyTorch chose (`AVX512`, `AVX2` or `DEFAULT`,
+# which `ATEN_CPU_CAPABILITY` can lower) and the BLAS it calls. Two runs that differ here can differ in their
+# numbers, which is why claims are tested over seeds and with a margin (CONTRIBUTING.md).
+def machine() -> dict[str, str]:
+    build = torch.__config__.show()
+    blas = build.split("BLAS_INFO=", 1)[1].split(",", 1)[0] if "BLAS_INFO=" in build else "unknown"
+    return {"cpu": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "blas": blas}
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 # `fingerprint` is the code's fingerprint taken when the run *started*: if the code is edited while the
@@ -248,6 +352,7 @@ def save_outcome(paper_file: str | Path, outcome: Outcome, config: RunConfig, co
         "cpu_time_s": round(cost.cpu_s, 1),
         "load_average": round(cost.load_average, 1),
         "torch_threads": torch.get_num_threads(),
+        **machine(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "fingerprint": fingerprint_hash,
@@ -261,7 +366,9 @@ def save_outcome(paper_file: str | Path, outcome: Outcome, config: RunConfig, co
 # ## The entry point of every paper script
 def run_paper(paper_file: str, experiment: Callable[[RunConfig], Outcome],
               argv: list[str] | None = None) -> Outcome:
-    config, out_dir = parse_args(f"Run the {Path(paper_file).stem} experiment.", argv)
+    command = parse_args(describe(paper_file), argv)
+    config, out_dir = command.config, command.out_dir
+    torch.set_num_threads(command.threads)
     seed_everything(config.seed)
     fingerprint = code_fingerprint(paper_file)
 
@@ -275,7 +382,8 @@ def run_paper(paper_file: str, experiment: Callable[[RunConfig], Outcome],
 
     print(f"\n{outcome.headline}")
     print(json.dumps(outcome.metrics, indent=2))
-    print(f"run time: {cost.wall_s:.1f} s wall, {cost.cpu_s:.1f} s CPU, load average {cost.load_average:.1f}")
+    print(f"run time: {cost.wall_s:.1f} s wall, {cost.cpu_s:.1f} s CPU on {command.threads} thread(s), "
+          f"load average {cost.load_average:.1f}")
     if not config.quick or out_dir is not None:
         path = save_outcome(paper_file, outcome, config, cost, fingerprint, out_dir)
         print(f"results: {path}")

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from papers.kit.checks import check_positive, check_tensor
 from papers.kit.data import CharCorpus
 from papers.kit.training import History, optimizer_step, train_loop
 
@@ -38,6 +39,8 @@ from papers.kit.training import History, optimizer_step, train_loop
 def next_char_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     if logits.shape[:-1] != targets.shape:
         raise ValueError(f"logits {tuple(logits.shape)} do not match targets {tuple(targets.shape)}")
+    check_tensor("logits", logits, ["batch", "seq", "vocab"])
+    check_tensor("targets", targets, ["batch", "seq"], dtype=torch.long)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
@@ -49,6 +52,8 @@ def next_char_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 # straight through. Returns the mean of $-\log_2 p$ over all predicted characters.
 @torch.no_grad()
 def bits_per_char(model: nn.Module, tokens: torch.Tensor, seq_len: int = 100, streams: int = 64) -> float:
+    check_positive("seq_len", seq_len, integer=True)
+    check_positive("streams", streams, integer=True)
     if tokens.dim() != 1 or len(tokens) < 2 * streams:
         raise ValueError(f"tokens must be a 1-d text of at least {2 * streams} characters, "
                          f"got shape {tuple(tokens.shape)}")
@@ -77,8 +82,11 @@ def bits_per_char(model: nn.Module, tokens: torch.Tensor, seq_len: int = 100, st
 # stream runs out, reading starts again at the top from a zero state.
 class TextStreams:
     def __init__(self, tokens: torch.Tensor, batch_size: int, seq_len: int) -> None:
+        check_positive("batch_size", batch_size, integer=True)
+        check_positive("seq_len", seq_len, integer=True)
+        check_tensor("tokens", tokens, [None], dtype=torch.long)
         length = (len(tokens) - 1) // batch_size
-        if batch_size <= 0 or seq_len <= 0 or length < seq_len:
+        if length < seq_len:
             raise ValueError(f"cannot read {len(tokens)} characters as {batch_size} streams of windows of "
                              f"{seq_len}")
         self.inputs = tokens[: batch_size * length].view(batch_size, length)  # [batch, length]

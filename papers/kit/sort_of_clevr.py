@@ -42,6 +42,8 @@ from dataclasses import dataclass
 
 import torch
 
+from papers.kit.checks import check_positive, check_tensor
+
 COLOURS = ("red", "green", "blue", "orange", "grey", "yellow")
 SHAPES = ("square", "circle")
 KINDS = ("shape", "left", "top", "closest", "farthest", "count")
@@ -70,14 +72,9 @@ class Scenes:
     positions: torch.Tensor  # [batch, objects, 2], float
 
     def __post_init__(self) -> None:
-        if self.colours.dim() != 2:
-            raise ValueError(f"colours must be [batch, objects], got shape {tuple(self.colours.shape)}")
-        if self.shapes.shape != self.colours.shape:
-            raise ValueError(f"shapes {tuple(self.shapes.shape)} do not match colours "
-                             f"{tuple(self.colours.shape)}")
-        if self.positions.shape != (*self.colours.shape, 2):
-            raise ValueError(f"positions must be [batch, objects, 2] = {(*self.colours.shape, 2)}, "
-                             f"got {tuple(self.positions.shape)}")
+        sizes = check_tensor("colours", self.colours, ["batch", "objects"], dtype=torch.long)
+        check_tensor("shapes", self.shapes, ["batch", "objects"], dtype=torch.long, sizes=sizes)
+        check_tensor("positions", self.positions, ["batch", "objects", 2], sizes=sizes)
 
     @property
     def batch_size(self) -> int:
@@ -90,8 +87,7 @@ class Scenes:
 
 def random_scenes(batch_size: int, generator: torch.Generator, objects: int = len(COLOURS),
                   shuffled: bool = True) -> Scenes:
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    check_positive("batch_size", batch_size, integer=True)
     if not 2 <= objects <= len(COLOURS):
         raise ValueError(f"objects must be between 2 and {len(COLOURS)}, got {objects}")
     # A random permutation of the colours per scene, cut to `objects`: distinct colours in random order,
@@ -113,7 +109,13 @@ def random_scenes(batch_size: int, generator: torch.Generator, objects: int = le
 POSITION_SCALE = 4.0
 
 
+def check_float_dtype(dtype: torch.dtype) -> None:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+
+
 def encode_objects(scenes: Scenes, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    check_float_dtype(dtype)
     colour = torch.nn.functional.one_hot(scenes.colours, len(COLOURS)).to(dtype)
     shape = torch.nn.functional.one_hot(scenes.shapes, len(SHAPES)).to(dtype)
     position = POSITION_SCALE * (scenes.positions.to(dtype) - 0.5)
@@ -126,6 +128,11 @@ def encode_questions(colours: torch.Tensor, kinds: torch.Tensor,
     if colours.shape != kinds.shape or colours.dim() != 1:
         raise ValueError(f"colours {tuple(colours.shape)} and kinds {tuple(kinds.shape)} must be the same "
                          "[batch] shape")
+    check_float_dtype(dtype)
+    for name, ids, count in (("colours", colours, len(COLOURS)), ("kinds", kinds, len(KINDS))):
+        check_tensor(name, ids, ["batch"], dtype=torch.long)
+        if ((ids < 0) | (ids >= count)).any():
+            raise ValueError(f"{name} must be in [0, {count}), got {ids.tolist()}")
     colour = torch.nn.functional.one_hot(colours, len(COLOURS)).to(dtype)
     kind = torch.nn.functional.one_hot(kinds, len(KINDS)).to(dtype)
     return torch.cat([colour, kind], dim=-1)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from papers.kit.checks import check_positive
+
 PAD = 0
 BOS = 1
 RESERVED = 2
@@ -24,8 +26,7 @@ RESERVED = 2
 
 def _check(batch_size: int, length: int, symbols: int) -> None:
     for name, value in (("batch_size", batch_size), ("length", length), ("symbols", symbols)):
-        if value <= 0:
-            raise ValueError(f"{name} must be positive, got {value}")
+        check_positive(name, value, integer=True)
 
 
 # Random sequences of data symbols, `[batch, length]`.

@@ -20,6 +20,8 @@ import torch
 from labml import monit, tracker
 from torch import nn
 
+from papers.kit.checks import check_positive, check_tensor
+
 
 # ## The history of a run
 #
@@ -52,12 +54,15 @@ class History:
 #
 # `step(i)` does one iteration and returns its metrics. On the first iteration, then after every `log_every`
 # iterations (`i + 1` a multiple of it, the same rhythm as evaluations) and on the last, the metrics go to
-# labml's tracker, which prints them beside the progress bar.
+# labml's tracker, which prints them beside the progress bar. The tracker's metrics are cleared first, so the
+# progress line shows this loop's metrics only, not those an earlier loop (another arm of the experiment,
+# another test) left.
 def train_loop(steps: int, step: Callable[[int], dict[str, float]], *, log_every: int = 50) -> History:
     if steps <= 0:
         raise ValueError(f"steps must be positive, got {steps}")
     if log_every <= 0:
         raise ValueError(f"log_every must be positive, got {log_every}")
+    _clear_tracked_metrics()
     history = History()
     for i in monit.loop(steps):
         metrics = step(i)
@@ -65,6 +70,12 @@ def train_loop(steps: int, step: Callable[[int], dict[str, float]], *, log_every
         if i == 0 or (i + 1) % log_every == 0 or i == steps - 1:
             tracker.save(i, metrics)
     return history
+
+
+# labml's own `tracker.reset()` fails on its second call (labml 0.5.3 deletes a key from its shared default
+# configuration the first time), so the metrics it tracks are cleared directly.
+def _clear_tracked_metrics() -> None:
+    tracker._internal().indicators.clear()  # pylint: disable=protected-access
 
 
 # ## One optimiser update
@@ -78,6 +89,7 @@ def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, *,
     if clip_norm is not None:
         if parameters is None:
             raise ValueError("clip_norm needs the parameters to clip")
+        check_positive("clip_norm", clip_norm)
         nn.utils.clip_grad_norm_(parameters, clip_norm)
     optimizer.step()
     return loss.item()
@@ -90,7 +102,12 @@ def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, *,
 def accuracy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> float:
     if logits.shape[:-1] != targets.shape:
         raise ValueError(f"logits {tuple(logits.shape)} do not match targets {tuple(targets.shape)}")
+    check_tensor("logits", logits, [None] * logits.dim())
+    check_tensor("targets", targets, [None] * targets.dim(), dtype=torch.long)
     correct = logits.argmax(dim=-1) == targets
     if mask is not None:
+        check_tensor("mask", mask, list(targets.shape), dtype=torch.bool)
+        if not mask.any():
+            raise ValueError("mask selects no positions: the accuracy of nothing is undefined")
         correct = correct[mask]
     return correct.float().mean().item()

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from papers.kit.checks import check_positive, check_tensor
 from papers.kit.data import Split
 from papers.kit.training import History, accuracy, optimizer_step, train_loop
 
@@ -27,10 +28,8 @@ from papers.kit.training import History, accuracy, optimizer_step, train_loop
 # Bilinear resizing of images `[N, C, H, W]` to `[N, C, size, size]`. Deep networks with pooling need more
 # than $8 \times 8$ pixels; the information content is unchanged.
 def resize(split: Split, size: int) -> Split:
-    if size <= 0:
-        raise ValueError(f"size must be positive, got {size}")
-    if split.x.dim() != 4:
-        raise ValueError(f"images must be [N, C, H, W], got shape {tuple(split.x.shape)}")
+    check_positive("size", size, integer=True)
+    check_tensor("split.x", split.x, ["N", "C", "H", "W"])
     x = F.interpolate(split.x, size=(size, size), mode="bilinear", align_corners=False)
     return Split(x=x, y=split.y)
 
@@ -40,19 +39,24 @@ def resize(split: Split, size: int) -> Split:
 # Random translations by up to `max_shift` pixels in each direction: pad with zeros (the background), then
 # crop a window of the original size at a random offset per image. A digit moved by a pixel is the same digit.
 def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    if max_shift < 0:
-        raise ValueError(f"max_shift must be non-negative, got {max_shift}")
+    check_shift(max_shift)
+    check_tensor("x", x, ["N", "C", "H", "W"], dtype=None)
     if max_shift == 0:
         return x
     n, _, h, w = x.shape
     padded = F.pad(x, (max_shift,) * 4)
-    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=generator)
-    rows = offsets[:, 0, None] + torch.arange(h)  # [N, H]
-    cols = offsets[:, 1, None] + torch.arange(w)  # [N, W]
-    batch = torch.arange(n)[:, None, None]
+    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=generator).to(x.device)
+    rows = offsets[:, 0, None] + torch.arange(h, device=x.device)  # [N, H]
+    cols = offsets[:, 1, None] + torch.arange(w, device=x.device)  # [N, W]
+    batch = torch.arange(n, device=x.device)[:, None, None]
     # Gather the window of each image: padded[b, :, rows[b], cols[b]] -> [N, H, W, C] -> [N, C, H, W]
     window = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
     return window.permute(0, 3, 1, 2).contiguous()
+
+
+def check_shift(max_shift: int) -> None:
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+        raise ValueError(f"max_shift must be a non-negative integer, got {max_shift!r}")
 
 
 # ## Evaluation
@@ -60,6 +64,9 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) ->
 # Mean cross-entropy and accuracy of `model` on a whole split, in evaluation mode, without gradients.
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, batch_size: int = 512) -> tuple[float, float]:
+    check_positive("batch_size", batch_size, integer=True)
+    sizes = check_tensor("split.x", split.x, ["N", *[None] * (split.x.dim() - 1)])
+    check_tensor("split.y", split.y, ["N"], dtype=torch.long, sizes=sizes)
     was_training = model.training
     model.eval()
     losses, correct = [], []
@@ -85,6 +92,13 @@ class ClassifierTraining:
     max_shift: int = 0
     eval_every: int = 100
     clip_norm: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "eval_every"):
+            check_positive(name, getattr(self, name), integer=True)
+        check_shift(self.max_shift)
+        if self.clip_norm is not None:
+            check_positive("clip_norm", self.clip_norm)
 
 
 def train_classifier(model: nn.Module, optimizer: torch.optim.Optimizer, train: Split, evaluation: Split,

@@ -54,11 +54,14 @@ $k$ times the cost.
 """
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from papers.kit.checks import check_positive, check_tensor
 from papers.kit.data import Split, digits
 from papers.kit.experiment import Outcome, RunConfig, run_paper
 from papers.kit.training import History
@@ -138,9 +141,9 @@ class DropoutMLP(nn.Module):
     def __init__(self, inputs: int, hidden: int, classes: int, depth: int = 2, p_input: float = 0.0,
                  p_hidden: float = 0.0, generator: torch.Generator | None = None):
         super().__init__()
-        if min(inputs, hidden, classes, depth) <= 0:
-            raise ValueError(f"inputs, hidden, classes and depth must be positive, got "
-                             f"{inputs}, {hidden}, {classes}, {depth}")
+        for name, size in (("inputs", inputs), ("hidden", hidden), ("classes", classes), ("depth", depth)):
+            check_positive(name, size, integer=True)
+        self.inputs = inputs
         layers: list[nn.Module] = [nn.Flatten(), Dropout(p_input, generator)]
         width = inputs
         for _ in range(depth):
@@ -149,7 +152,11 @@ class DropoutMLP(nn.Module):
         layers.append(nn.Linear(width, classes))
         self.net = nn.Sequential(*layers)
 
+    # `[batch, ...]` (each example flattened to `inputs` features) $\to$ logits `[batch, classes]`
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x, ["batch", *[None] * (x.dim() - 1)], dtype=self.net[-1].weight.dtype)
+        if math.prod(x.shape[1:]) != self.inputs:
+            raise ValueError(f"x must have {self.inputs} features per example, got shape {tuple(x.shape)}")
         return self.net(x)
 
 
@@ -167,18 +174,23 @@ class DropoutMLP(nn.Module):
 # `[samples, batch, classes]`.
 @torch.no_grad()
 def mc_probabilities(model: nn.Module, x: torch.Tensor, samples: int) -> torch.Tensor:
-    if samples <= 0:
-        raise ValueError(f"samples must be positive, got {samples}")
+    check_positive("samples", samples, integer=True)
     was_training = model.training
     model.train()  # dropout on: each call is a fresh thinned network
     probabilities = torch.stack([F.softmax(model(x), dim=-1) for _ in range(samples)])  # [k, batch, classes]
     model.train(was_training)
-    counts = torch.arange(1, samples + 1, dtype=probabilities.dtype)[:, None, None]
+    counts = torch.arange(1, samples + 1, dtype=probabilities.dtype, device=probabilities.device)[:, None, None]
     return probabilities.cumsum(dim=0) / counts
 
 
 # The test error of the Monte-Carlo average after each number of samples in `sample_counts`.
 def mc_errors(model: nn.Module, split: Split, sample_counts: list[int]) -> list[float]:
+    if not sample_counts:
+        raise ValueError("sample_counts must name at least one number of samples, got []")
+    for k in sample_counts:
+        check_positive("sample_counts", k, integer=True)
+    sizes = check_tensor("split.x", split.x, ["batch", *[None] * (split.x.dim() - 1)])
+    check_tensor("split.y", split.y, ["batch"], dtype=torch.long, sizes=sizes)
     averages = mc_probabilities(model, split.x, max(sample_counts))  # [k, batch, classes]
     wrong = averages.argmax(dim=-1) != split.y  # [k, batch]
     return [wrong[k - 1].float().mean().item() for k in sample_counts]

@@ -60,6 +60,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from papers.kit.checks import check_positive, check_tensor
 from papers.kit.experiment import Outcome, RunConfig, run_paper
 from papers.kit.sort_of_clevr import (ANSWERS, KINDS, NON_RELATIONAL, OBJECT_DIM, QUESTION_DIM, RELATIONAL,
                                       QuestionBatch, question_batch)
@@ -72,24 +73,16 @@ from papers.kit.training import optimizer_step, train_loop
 # `sizes = [input, hidden, ..., output]`. `final_activation` keeps a ReLU after the last layer too, as
 # $g_\theta$'s output is a hidden representation, not a prediction.
 def mlp(sizes: list[int], final_activation: bool = False) -> nn.Sequential:
-    if len(sizes) < 2 or min(sizes) <= 0:
+    if len(sizes) < 2:
         raise ValueError(f"an MLP needs at least two positive sizes, got {sizes}")
+    for i, size in enumerate(sizes):
+        check_positive(f"sizes[{i}]", size, integer=True)
     layers: list[nn.Module] = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(fan_in, fan_out))
         if final_activation or i < len(sizes) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
-
-
-def _check_inputs(objects: torch.Tensor, question: torch.Tensor, object_dim: int, question_dim: int) -> None:
-    if objects.dim() != 3 or objects.shape[-1] != object_dim:
-        raise ValueError(f"objects must be [batch, objects, {object_dim}], got {tuple(objects.shape)}")
-    if question.shape != (objects.shape[0], question_dim):
-        raise ValueError(f"question must be [batch, {question_dim}] = ({objects.shape[0]}, {question_dim}), "
-                         f"got {tuple(question.shape)}")
-    if objects.dtype != question.dtype:
-        raise TypeError(f"objects ({objects.dtype}) and question ({question.dtype}) must share a dtype")
 
 
 # ## The relation network
@@ -105,12 +98,15 @@ class RelationNetwork(nn.Module):
         super().__init__()
         if g_layers < 1 or f_layers < 1:
             raise ValueError(f"g_layers and f_layers must be at least 1, got {g_layers} and {f_layers}")
+        check_positive("object_dim", object_dim, integer=True)
+        check_positive("question_dim", question_dim, integer=True)
         self.object_dim, self.question_dim = object_dim, question_dim
         self.g = mlp([2 * object_dim + question_dim] + [hidden] * g_layers, final_activation=True)
         self.f = mlp([hidden] * f_layers + [answers])
 
     def forward(self, objects: torch.Tensor, question: torch.Tensor) -> torch.Tensor:
-        _check_inputs(objects, question, self.object_dim, self.question_dim)
+        sizes = check_tensor("objects", objects, ["batch", "n", self.object_dim], dtype=self.f[-1].weight.dtype)
+        check_tensor("question", question, ["batch", self.question_dim], dtype=objects.dtype, sizes=sizes)
         batch, n, d = objects.shape
         o_i = objects[:, :, None, :].expand(batch, n, n, d)                   # [batch, n, n, d]
         o_j = objects[:, None, :, :].expand(batch, n, n, d)                   # [batch, n, n, d]
@@ -130,13 +126,15 @@ class ObjectMLP(nn.Module):
         super().__init__()
         if layers < 1:
             raise ValueError(f"layers must be at least 1, got {layers}")
+        for name, size in (("objects", objects), ("object_dim", object_dim), ("question_dim", question_dim)):
+            check_positive(name, size, integer=True)
         self.objects, self.object_dim, self.question_dim = objects, object_dim, question_dim
         self.net = mlp([objects * object_dim + question_dim] + [hidden] * layers + [answers])
 
     def forward(self, objects: torch.Tensor, question: torch.Tensor) -> torch.Tensor:
-        _check_inputs(objects, question, self.object_dim, self.question_dim)
-        if objects.shape[1] != self.objects:
-            raise ValueError(f"this MLP reads exactly {self.objects} objects, got {objects.shape[1]}")
+        sizes = check_tensor("objects", objects, ["batch", self.objects, self.object_dim],
+                             dtype=self.net[-1].weight.dtype)
+        check_tensor("question", question, ["batch", self.question_dim], dtype=objects.dtype, sizes=sizes)
         return self.net(torch.cat([objects.flatten(1), question], dim=-1))   # [batch, answers]
 
 

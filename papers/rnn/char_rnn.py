@@ -70,6 +70,7 @@ import torch.nn.functional as F
 from matplotlib import colormaps
 from torch import nn
 
+from papers.kit.checks import check_ids, check_in_range, check_positive, check_tensor
 from papers.kit.data import CharCorpus, shakespeare
 from papers.kit.experiment import Outcome, RunConfig, run_paper
 from papers.kit.language_model import train_char_model
@@ -89,8 +90,8 @@ from papers.rnn.lstm import LSTM
 class RNNCell(nn.Module):
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
-        if input_size <= 0 or hidden_size <= 0:
-            raise ValueError(f"input_size and hidden_size must be positive, got {input_size}, {hidden_size}")
+        check_positive("input_size", input_size, integer=True)
+        check_positive("hidden_size", hidden_size, integer=True)
         self.hidden_size = hidden_size
         self.input_weights = nn.Linear(input_size, hidden_size)
         self.hidden_weights = nn.Linear(hidden_size, hidden_size, bias=False)
@@ -99,6 +100,9 @@ class RNNCell(nn.Module):
             nn.init.uniform_(parameter, -bound, bound)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        weight = self.input_weights.weight
+        sizes = check_tensor("x", x, ["batch", weight.shape[1]], dtype=weight.dtype)
+        check_tensor("h", h, ["batch", self.hidden_size], dtype=weight.dtype, sizes=sizes)
         return self.step(self.input_weights(x), h)
 
     def step(self, x_part: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -110,29 +114,24 @@ class RNNCell(nn.Module):
 class RNN(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1) -> None:
         super().__init__()
-        if num_layers <= 0:
-            raise ValueError(f"num_layers must be positive, got {num_layers}")
+        check_positive("num_layers", num_layers, integer=True)
         self.input_size = input_size
         self.hidden_size = hidden_size
         sizes = [input_size] + [hidden_size] * (num_layers - 1)
         self.cells = nn.ModuleList(RNNCell(size, hidden_size) for size in sizes)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
-        if x.dim() != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(f"x must be [batch, seq, {self.input_size}], got {tuple(x.shape)}")
-        expected = (len(self.cells), x.shape[0], self.hidden_size)
+        dtype = self.cells[0].input_weights.weight.dtype
+        sizes = check_tensor("x", x, ["batch", "seq", self.input_size], dtype=dtype)
         if h is None:
-            h = x.new_zeros(expected)
-        elif tuple(h.shape) != expected:
-            raise ValueError(f"h must be {expected}, got {tuple(h.shape)}")
+            h = x.new_zeros(len(self.cells), sizes["batch"], self.hidden_size)
+        check_tensor("h", h, [len(self.cells), "batch", self.hidden_size], dtype=dtype, sizes=sizes)
         layer_input, finals = x, []
         for cell, h_layer in zip(self.cells, h.unbind(0)):
             x_parts = cell.input_weights(layer_input)  # [batch, seq, hidden]
             outputs = []
-            for t in range(x.shape[1]):
-                h_layer = cell.step(x_parts[:, t], h_layer)
+            for x_part in x_parts.unbind(1):  # [batch, hidden] per step, cut once as in lstm.py's run_layer
+                h_layer = cell.step(x_part, h_layer)
                 outputs.append(h_layer)
             layer_input = torch.stack(outputs, dim=1)  # [batch, seq, hidden]
             finals.append(h_layer)
@@ -151,14 +150,15 @@ class CharModel(nn.Module):
         cores = {"lstm": LSTM, "rnn": RNN}
         if kind not in cores:
             raise ValueError(f"kind must be one of {sorted(cores)}, got {kind!r}")
+        check_positive("vocab_size", vocab_size, integer=True)
+        check_positive("hidden_size", hidden_size, integer=True)
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, hidden_size)
         self.core = cores[kind](hidden_size, hidden_size, num_layers)
         self.readout = nn.Linear(hidden_size, vocab_size)
 
     def hidden_states(self, tokens: torch.Tensor, state=None):
-        if tokens.dtype != torch.long or tokens.dim() != 2:
-            raise TypeError(f"tokens must be int64 [batch, seq], got {tokens.dtype} {tuple(tokens.shape)}")
+        check_ids("tokens", tokens, ["batch", "seq"], self.vocab_size)
         return self.core(self.embed(tokens), state)  # [batch, seq, hidden], state
 
     def forward(self, tokens: torch.Tensor, state=None):
@@ -191,15 +191,18 @@ def bigram_bpc(train: torch.Tensor, valid: torch.Tensor, vocab_size: int) -> flo
 # Divide the logits by a temperature $T$ before the softmax, $p_i \propto \exp(z_i / T)$. At $T = 1$ this
 # is the model's own distribution; below 1 it sharpens towards the most likely character (and at $T = 0$
 # we take the arg-max); above 1 it flattens towards uniform. `logits` `[batch, vocab]` give one character
-# per row `[batch]`.
+# per row `[batch]`. Subtracting each row's largest logit first changes no probability, and keeps $z_i / T$
+# from overflowing when $T$ is tiny: then the sample is the arg-max, as at $T = 0$.
 def sample_next(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
-    if temperature < 0:
-        raise ValueError(f"temperature must be non-negative, got {temperature}")
-    if logits.dim() != 2:
-        raise ValueError(f"logits must be [batch, vocab], got {tuple(logits.shape)}")
+    check_in_range("temperature", temperature, 0, math.inf, high_open=True)
+    check_tensor("logits", logits, ["batch", "vocab"])
+    top = logits.max(dim=-1, keepdim=True).values  # [batch, 1]; NaN if the row has a NaN
+    if not top.isfinite().all():
+        raise ValueError(f"logits must have no NaN or +inf and a finite value in every row, got maxima "
+                         f"{top.squeeze(-1).tolist()}")
     if temperature == 0:
         return logits.argmax(dim=-1)
-    probabilities = F.softmax(logits / temperature, dim=-1)
+    probabilities = F.softmax((logits - top) / temperature, dim=-1)
     return torch.multinomial(probabilities, 1, generator=generator).squeeze(-1)
 
 
@@ -209,6 +212,7 @@ def generate(model: CharModel, corpus: CharCorpus, prime: str, length: int, temp
              generator: torch.Generator) -> str:
     if not prime:
         raise ValueError("prime must be a non-empty text")
+    check_positive("length", length, integer=True)
     model.eval()
     logits, state = model(corpus.encode(prime)[None], None)
     out = []

@@ -66,6 +66,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from papers.kit.checks import check_ids, check_in_range, check_positive, check_tensor
 from papers.kit.data import shakespeare
 from papers.kit.experiment import Outcome, RunConfig, run_paper
 from papers.kit.language_model import train_char_model
@@ -103,10 +104,9 @@ class RegularizedLSTM(nn.Module):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if layers <= 0:
-            raise ValueError(f"layers must be positive, got {layers}")
+        check_in_range("dropout", dropout, 0, 1, high_open=True)
+        for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size), ("layers", layers)):
+            check_positive(name, value, integer=True)
         self.mode = mode
         self.embed = nn.Embedding(vocab_size, hidden_size)
         self.cells = nn.ModuleList(LSTMCell(hidden_size, hidden_size) for _ in range(layers))
@@ -114,12 +114,13 @@ class RegularizedLSTM(nn.Module):
         self.readout = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, tokens: torch.Tensor, state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
-        if tokens.dtype != torch.long or tokens.dim() != 2:
-            raise TypeError(f"tokens must be int64 [batch, seq], got {tokens.dtype} {tuple(tokens.shape)}")
+        sizes = check_ids("tokens", tokens, ["batch", "seq"], self.embed.num_embeddings)
         x = self.embed(tokens)  # [batch, seq, hidden]
         if state is None:
             states = [cell.zero_state(tokens.shape[0], x) for cell in self.cells]
         else:
+            for name, part in (("state[0]", state[0]), ("state[1]", state[1])):
+                check_tensor(name, part, [len(self.cells), "batch", x.shape[2]], dtype=x.dtype, sizes=sizes)
             states = list(zip(state[0].unbind(0), state[1].unbind(0)))
         finals = []
         for cell, layer_state in zip(self.cells, states):

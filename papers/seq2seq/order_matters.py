@@ -63,6 +63,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from papers.kit.checks import check_positive, check_tensor
 from papers.kit.experiment import Outcome, RunConfig, run_paper
 from papers.kit.training import optimizer_step, train_loop
 from papers.seq2seq.pointer_networks import PointerDecoder
@@ -75,9 +76,11 @@ from papers.seq2seq.pointer_networks import PointerDecoder
 class Read(nn.Module):
     def __init__(self, d: int) -> None:
         super().__init__()
+        check_positive("d", d, integer=True)
         self.net = nn.Sequential(nn.Linear(1, d), nn.ReLU(), nn.Linear(d, d))
 
     def forward(self, numbers: torch.Tensor) -> torch.Tensor:
+        check_tensor("numbers", numbers, ["batch", "n"], dtype=self.net[0].weight.dtype)
         return self.net(numbers[..., None])
 
 
@@ -90,14 +93,14 @@ class Read(nn.Module):
 class Process(nn.Module):
     def __init__(self, d: int, steps: int) -> None:
         super().__init__()
-        if steps < 0:
-            raise ValueError(f"process steps must be non-negative, got {steps}")
+        check_positive("d", d, integer=True)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"process steps must be non-negative, got {steps!r}")
         self.steps = steps
         self.cell = nn.LSTMCell(2 * d, d)
 
     def forward(self, memory: torch.Tensor) -> torch.Tensor:
-        if memory.dim() != 3 or memory.shape[-1] != self.cell.hidden_size:
-            raise ValueError(f"memory must be [batch, n, {self.cell.hidden_size}], got {tuple(memory.shape)}")
+        check_tensor("memory", memory, ["batch", "n", self.cell.hidden_size], dtype=self.cell.weight_ih.dtype)
         batch, _, d = memory.shape
         q_star = memory.new_zeros(batch, 2 * d)
         state = (memory.new_zeros(batch, d), memory.new_zeros(batch, d))
@@ -125,9 +128,8 @@ class ReadProcessWrite(nn.Module):
 
     def forward(self, numbers: torch.Tensor,
                 targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        if not numbers.is_floating_point():
-            raise TypeError(f"numbers must be floating point, got {numbers.dtype}")
-        if numbers.dim() != 2 or numbers.shape[1] < 2:
+        check_tensor("numbers", numbers, ["batch", "n"], dtype=self.start.weight.dtype)
+        if numbers.shape[1] < 2:
             raise ValueError(f"numbers must be [batch, n >= 2], got {tuple(numbers.shape)}")
         memory = self.read(numbers)  # [batch, n, d]
         q_star = self.process(memory)  # [batch, 2d]
@@ -172,7 +174,7 @@ def evaluate(model: ReadProcessWrite, numbers: torch.Tensor, generator: torch.Ge
 def experiment(config: RunConfig) -> Outcome:
     n = config.choose(10, 6)
     process_steps = config.choose([0, 1, 5], [0, 5])
-    steps = config.train_steps(1500, 200)
+    steps = config.train_steps(1500, 400)
     test = torch.rand(config.choose(2000, 500), n,
                       generator=torch.Generator().manual_seed(config.seed + 1000))
     results = {}

@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from papers.kit.checks import check_ids, check_positive, check_tensor
 from papers.kit.experiment import Outcome, RunConfig, run_paper
 from papers.kit.training import optimizer_step, train_loop
 from papers.seq2seq.bahdanau_attention import AdditiveAttention
@@ -74,6 +75,8 @@ class PointerDecoder(nn.Module):
     def __init__(self, input_dim: int, key_dim: int, hidden: int, attention_dim: int,
                  mask_chosen: bool = True) -> None:
         super().__init__()
+        check_positive("input_dim", input_dim, integer=True)
+        check_positive("hidden", hidden, integer=True)
         self.cell = nn.LSTMCell(input_dim, hidden)
         self.pointer = AdditiveAttention(hidden, key_dim, attention_dim)
         self.start = nn.Parameter(torch.zeros(input_dim))
@@ -81,12 +84,17 @@ class PointerDecoder(nn.Module):
 
     def forward(self, keys: torch.Tensor, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor],
                 steps: int, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        batch, positions, _ = keys.shape
-        check_steps(steps, positions, self.mask_chosen, targets)
+        dtype = self.start.dtype
+        sizes = check_tensor("keys", keys, ["batch", "positions", self.pointer.U.in_features], dtype=dtype)
+        check_tensor("inputs", inputs, ["batch", "positions", self.start.shape[0]], dtype=dtype, sizes=sizes)
+        check_tensor("state[0]", state[0], ["batch", self.cell.hidden_size], dtype=dtype, sizes=sizes)
+        check_tensor("state[1]", state[1], ["batch", self.cell.hidden_size], dtype=dtype, sizes=sizes)
+        check_steps(steps, self.mask_chosen, targets, sizes)
+        batch, positions = sizes["batch"], sizes["positions"]
         projected = self.pointer.project_keys(keys)  # W_1 e_j, [batch, positions, attention_dim]
-        chosen = torch.zeros(batch, positions, dtype=torch.bool)
+        chosen = torch.zeros(batch, positions, dtype=torch.bool, device=keys.device)
         x = self.start.expand(batch, -1)  # [batch, input_dim]
-        rows = torch.arange(batch)
+        rows = torch.arange(batch, device=keys.device)
         logits, choices = [], []
         for i in range(steps):
             state = self.cell(x, state)
@@ -101,15 +109,14 @@ class PointerDecoder(nn.Module):
         return torch.stack(logits, dim=1), torch.stack(choices, dim=1)
 
 
-def check_steps(steps: int, positions: int, mask_chosen: bool, targets: torch.Tensor | None) -> None:
-    if steps <= 0 or (mask_chosen and steps > positions):
+# `targets` `[batch, steps]` are positions.
+def check_steps(steps: int, mask_chosen: bool, targets: torch.Tensor | None, sizes: dict[str, int]) -> None:
+    positions = sizes["positions"]
+    check_positive("steps", steps, integer=True)
+    if mask_chosen and steps > positions:
         raise ValueError(f"steps must be in [1, {positions}] for {positions} positions, got {steps}")
     if targets is not None:
-        if targets.dtype != torch.long:
-            raise TypeError(f"targets must be int64 positions, got {targets.dtype}")
-        if targets.shape[1] != steps or targets.min() < 0 or targets.max() >= positions:
-            raise ValueError(f"targets must be [batch, {steps}] positions in [0, {positions}), "
-                             f"got shape {tuple(targets.shape)}")
+        check_ids("targets", targets, ["batch", steps], positions, sizes=sizes)
 
 
 # ## The pointer network
@@ -120,6 +127,7 @@ def check_steps(steps: int, positions: int, mask_chosen: bool, targets: torch.Te
 class PointerNet(nn.Module):
     def __init__(self, hidden: int = 128, with_end: bool = True) -> None:
         super().__init__()
+        check_positive("hidden", hidden, integer=True)
         self.embed = nn.Linear(2, hidden)
         self.end = nn.Parameter(torch.randn(hidden) * 0.1) if with_end else None
         self.encoder = nn.LSTM(hidden, hidden, batch_first=True)
@@ -129,19 +137,14 @@ class PointerNet(nn.Module):
     # positions is $n + 1$ with an end position and $n$ without.
     def forward(self, points: torch.Tensor, steps: int,
                 targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        check_points(points)
+        check_tensor("points", points, ["batch", "n", 2], dtype=self.embed.weight.dtype)
+        if points.shape[1] < 3:
+            raise ValueError(f"points must be [batch, n >= 3, 2], got {tuple(points.shape)}")
         embedded = self.embed(points)  # [batch, n, hidden]
         if self.end is not None:
             embedded = torch.cat([self.end.expand(len(points), 1, -1), embedded], dim=1)
         keys, (h, c) = self.encoder(embedded)  # [batch, positions, hidden]
         return self.decoder(keys, embedded, (h[0], c[0]), steps, targets)
-
-
-def check_points(points: torch.Tensor) -> None:
-    if not points.is_floating_point():
-        raise TypeError(f"points must be floating point, got {points.dtype}")
-    if points.dim() != 3 or points.shape[-1] != 2 or points.shape[1] < 3:
-        raise ValueError(f"points must be [batch, n >= 3, 2], got {tuple(points.shape)}")
 
 
 # ## Convex hull labels: Andrew's monotone chain
@@ -197,7 +200,7 @@ def polygon_area(vertices: torch.Tensor) -> float:
 #
 # The length of a closed tour `order` `[batch, n]` through `cities` `[batch, n, 2]`.
 def tour_length(cities: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    visited = cities[torch.arange(len(cities))[:, None], order]  # [batch, n, 2]
+    visited = cities[torch.arange(len(cities), device=cities.device)[:, None], order]  # [batch, n, 2]
     return (visited - visited.roll(-1, dims=1)).norm(dim=-1).sum(dim=-1)  # [batch]
 
 
@@ -205,8 +208,8 @@ def tour_length(cities: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
 # second city has the smaller index of the two neighbours of city 0 (a tour and its reverse are the same).
 def optimal_tours(cities: torch.Tensor) -> torch.Tensor:
     batch, n, _ = cities.shape
-    rest = torch.tensor(list(itertools.permutations(range(1, n))))  # [(n-1)!, n-1]
-    tours = torch.cat([torch.zeros(len(rest), 1, dtype=torch.long), rest], dim=1)  # [(n-1)!, n]
+    rest = torch.tensor(list(itertools.permutations(range(1, n))), device=cities.device)  # [(n-1)!, n-1]
+    tours = torch.cat([rest.new_zeros(len(rest), 1), rest], dim=1)  # [(n-1)!, n]
     lengths = tour_length(cities.repeat_interleave(len(tours), 0), tours.repeat(batch, 1))
     best = tours[lengths.view(batch, -1).argmin(dim=1)]  # [batch, n]
     flip = best[:, 1] > best[:, -1]
@@ -218,9 +221,9 @@ def optimal_tours(cities: torch.Tensor) -> torch.Tensor:
 def nearest_neighbour_tours(cities: torch.Tensor) -> torch.Tensor:
     batch, n, _ = cities.shape
     distance = torch.cdist(cities, cities)  # [batch, n, n]
-    rows = torch.arange(batch)
-    current = torch.zeros(batch, dtype=torch.long)
-    visited = torch.zeros(batch, n, dtype=torch.bool)
+    rows = torch.arange(batch, device=cities.device)
+    current = rows.new_zeros(batch)
+    visited = torch.zeros(batch, n, dtype=torch.bool, device=cities.device)
     visited[:, 0] = True
     tour = [current]
     for _ in range(n - 1):

@@ -33,6 +33,8 @@ This page builds the model from the bottom up:
 [The tests](../../tests/transformers/test_attention.py) check multi-head attention against PyTorch's
 `torch.nn.MultiheadAttention` and labml-nn's implementation with copied weights, masks included, and the
 encoder and decoder layers against `torch.nn.TransformerEncoderLayer` and `TransformerDecoderLayer`.
+[More tests](../../tests/transformers/test_masking_and_fast_paths.py) check that an all-padding sentence in a
+batch changes nothing for the others, and that the [fused kernel](#the-fused-kernel) gives the same results.
 
 ## What the experiment shows
 
@@ -59,6 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from papers.kit.checks import check_ids, check_in_range, check_positive, check_tensor
 from papers.kit.experiment import Outcome, RunConfig, run_paper
 from papers.kit.tasks import BOS, RESERVED, reversal_batch
 from papers.kit.training import optimizer_step, train_loop
@@ -80,20 +83,34 @@ from papers.kit.training import optimizer_step, train_loop
 # brings the variance back to 1.
 #
 # A *mask* says which keys each query may see: `True` where attention is allowed. Masked logits are set to
-# $-\infty$ before the softmax, so they get exactly zero weight. The decoder uses this to stop a position
-# from looking at later positions; padding masks hide padding tokens.
+# the lowest finite number before the softmax; its exponential underflows, so they get exactly zero weight.
+# The decoder uses this to stop a position from looking at later positions; padding masks hide padding
+# tokens.
+#
+# What if a mask hides *every* key from a query, say in a sentence that is all padding? There is nothing to
+# average. Such a query gets zero weights and a zero output, as in PyTorch's `F.scaled_dot_product_attention`:
+# its logits are all the lowest number, the softmax spreads its weight evenly over them, and the weights of
+# the row are then set to zero. (That is one more pass over the weights, made whether or not such a row
+# exists: asking first would read the mask's values, a synchronisation on a GPU and impossible on PyTorch's
+# `meta` device, where the tests check that every model runs on its inputs' device.) Had the
+# masked logits been $-\infty$, the softmax would compute $0 / 0$: a NaN, which the backward pass carries
+# into the gradients of the shared parameters, so one empty sentence would spoil the update of the whole
+# batch.
 #
 # Shapes: `query` is `[..., q_len, d_k]`, `key` is `[..., k_len, d_k]`, `value` is `[..., k_len, d_v]`,
 # and `mask` broadcasts to `[..., q_len, k_len]`. Returns the output `[..., q_len, d_v]` and the attention
-# weights `[..., q_len, k_len]`.
+# weights `[..., q_len, k_len]`. (Dividing $Q$ rather than $Q K^\top$ by $\sqrt{d_k}$ is the same product,
+# on `q_len` × `d_k` numbers instead of `q_len` × `k_len`.)
 def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                                  mask: torch.Tensor | None = None,
                                  dropout: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     d_k = query.shape[-1]
-    scores = query @ key.transpose(-2, -1) / math.sqrt(d_k)  # [..., q_len, k_len]
+    scores = (query / math.sqrt(d_k)) @ key.transpose(-2, -1)  # [..., q_len, k_len]
     if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     weights = scores.softmax(dim=-1)
+    if mask is not None:  # a query that sees no key gets zero weights
+        weights = weights.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
     # Dropout on the attention weights (the paper's "attention dropout") drops whole key positions at random.
     attended = dropout(weights) if dropout is not None else weights
     return attended @ value, weights
@@ -114,11 +131,17 @@ def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: 
 #
 # For self-attention `query`, `key` and `value` are the same sequence. For the decoder's attention over
 # the encoder (cross-attention) the query comes from the decoder and keys and values from the encoder.
+#
+# Two switches, both off by default. `keep_weights = True` keeps the attention weights of each call in
+# `weights`, `[batch, heads, q_len, k_len]`, for pictures. They are not kept otherwise: at length 512 they
+# take 128 MiB per layer. `fused = True` computes attention with [PyTorch's fused kernel](#the-fused-kernel)
+# instead of `scaled_dot_product_attention` above, except in calls that keep their weights.
 class MultiHeadAttention(nn.Module):
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
-        if d_model <= 0 or heads <= 0:
-            raise ValueError(f"d_model and heads must be positive, got d_model={d_model}, heads={heads}")
+        check_positive("d_model", d_model, integer=True)
+        check_positive("heads", heads, integer=True)
+        check_in_range("dropout", dropout, 0, 1, high_open=True)
         if d_model % heads != 0:
             raise ValueError(f"heads ({heads}) must divide d_model ({d_model})")
         self.d_model = d_model
@@ -130,7 +153,9 @@ class MultiHeadAttention(nn.Module):
         self.w_v = nn.Linear(d_model, d_model, bias=bias)
         self.w_o = nn.Linear(d_model, d_model, bias=bias)
         self.dropout = nn.Dropout(dropout)
-        # The attention weights of the last call, `[batch, heads, q_len, k_len]`, kept for pictures.
+        self.keep_weights = False
+        self.fused = False
+        # The attention weights of the last call made with `keep_weights`.
         self.weights: torch.Tensor | None = None
 
     # `[batch, len, d_model]` → `[batch, heads, len, d_k]`: each head gets its own slice of the features.
@@ -149,32 +174,58 @@ class MultiHeadAttention(nn.Module):
         v = self._split_heads(self.w_v(value))  # [batch, heads, k_len, d_k]
         if mask is not None:
             mask = mask.unsqueeze(1)  # [batch or 1, 1, q_len or 1, k_len]: broadcast over heads
-        heads, weights = scaled_dot_product_attention(q, k, v, mask, self.dropout)
-        self.weights = weights.detach()
+        heads = self._attend(q, k, v, mask)  # [batch, heads, q_len, d_k]
         # Concatenate the heads, `[batch, heads, q_len, d_k]` → `[batch, q_len, d_model]`, and project.
         concat = heads.transpose(1, 2).reshape(batch, q_len, self.d_model)
         return self.w_o(concat)
 
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                mask: torch.Tensor | None) -> torch.Tensor:
+        if self.fused and not self.keep_weights:
+            dropout = self.dropout.p if self.training else 0.0
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        heads, weights = scaled_dot_product_attention(q, k, v, mask, self.dropout)
+        if self.keep_weights:
+            self.weights = weights.detach()
+        return heads
+
     # Wrong shapes fail here with a message that names them, not deep inside a matrix product.
     def _check_inputs(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                       mask: torch.Tensor | None) -> None:
-        for name, x in (("query", query), ("key", key), ("value", value)):
-            if x.dim() != 3 or x.shape[-1] != self.d_model:
-                raise ValueError(f"{name} must be [batch, len, d_model={self.d_model}], got {tuple(x.shape)}")
-        if not query.shape[0] == key.shape[0] == value.shape[0]:
-            raise ValueError(f"batch sizes differ: query {query.shape[0]}, key {key.shape[0]}, "
-                             f"value {value.shape[0]}")
-        if key.shape[1] != value.shape[1]:
-            raise ValueError(f"key and value lengths differ: {key.shape[1]} and {value.shape[1]}")
+        dtype = self.w_q.weight.dtype
+        sizes = check_tensor("query", query, ["batch", "q_len", self.d_model], dtype=dtype)
+        check_tensor("key", key, ["batch", "k_len", self.d_model], dtype=dtype, sizes=sizes)
+        check_tensor("value", value, ["batch", "k_len", self.d_model], dtype=dtype, sizes=sizes)
         if mask is None:
             return
         if mask.dtype != torch.bool:
             raise TypeError(f"mask must be boolean (True = may attend), got {mask.dtype}")
-        batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
+        batch, q_len, k_len = sizes["batch"], sizes["q_len"], sizes["k_len"]
         if mask.dim() != 3 or mask.shape[0] not in (1, batch) or mask.shape[1] not in (1, q_len) \
                 or mask.shape[2] != k_len:
             raise ValueError(f"mask must be [batch or 1, q_len or 1, k_len] = [{batch} or 1, {q_len} or 1, "
                              f"{k_len}], got {tuple(mask.shape)}")
+
+
+# ### The fused kernel
+#
+# `scaled_dot_product_attention` above is the equation, step by step: it writes the scores and the weights,
+# `q_len` × `k_len` numbers per head, to memory, and autograd keeps them for the backward pass. At length 512
+# those passes over memory dominate, and it is several times slower than PyTorch's
+# `F.scaled_dot_product_attention` (`scripts/bench_modules.py` measures both, and `nn.MultiheadAttention`
+# beside `MultiHeadAttention`). For `float32` and lower precisions that function runs a *fused* kernel
+# (FlashAttention's scheme): it walks over the keys in blocks, keeping for each query a running maximum and
+# sum of the exponentials, so the softmax is finished without ever storing the whole matrix of weights; the
+# backward pass recomputes each block from $Q$ and $K$ rather than reading it back. Same equation, same
+# masking convention (`True` may attend), zeros for a query that sees no key. The tests check that the two
+# agree, outputs and gradients, in `float64` and `float32`. Dropout, if any, draws from PyTorch's own random
+# stream, so with dropout the two agree in distribution only. With `fused = True`, `MultiHeadAttention` is
+# about as fast as `nn.MultiheadAttention`. `use_fused_attention` switches every multi-head attention of a
+# model to it.
+def use_fused_attention(model: nn.Module, fused: bool = True) -> None:
+    for module in model.modules():
+        if isinstance(module, MultiHeadAttention):
+            module.fused = fused
 
 
 # ## Positional encoding
@@ -192,7 +243,8 @@ class MultiHeadAttention(nn.Module):
 #
 # Returns `[length, d_model]`.
 def sinusoidal_positional_encoding(length: int, d_model: int) -> torch.Tensor:
-    if d_model <= 0 or d_model % 2 != 0:
+    check_positive("length", length, integer=True)
+    if not isinstance(d_model, int) or d_model <= 0 or d_model % 2 != 0:
         raise ValueError(f"d_model must be a positive even number, got {d_model}")
     position = torch.arange(length, dtype=torch.float64)[:, None]  # [length, 1]
     frequency = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)  # [d_model / 2]
@@ -208,10 +260,13 @@ def sinusoidal_positional_encoding(length: int, d_model: int) -> torch.Tensor:
 class PositionalEncoding(nn.Module):
     def __init__(self, d_model: int, dropout: float = 0.0, max_len: int = 512):
         super().__init__()
+        check_in_range("dropout", dropout, 0, 1, high_open=True)
+        check_positive("max_len", max_len, integer=True)
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("encoding", sinusoidal_positional_encoding(max_len, d_model), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [batch, len, d_model]
+        check_tensor("x", x, ["batch", "len", self.encoding.shape[1]])
         length = x.shape[1]
         if length > self.encoding.shape[0]:
             raise ValueError(f"sequence length {length} exceeds max_len {self.encoding.shape[0]}")
@@ -229,11 +284,15 @@ class PositionalEncoding(nn.Module):
 class FeedForward(nn.Module):
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0):
         super().__init__()
+        check_positive("d_model", d_model, integer=True)
+        check_positive("d_ff", d_ff, integer=True)
+        check_in_range("dropout", dropout, 0, 1, high_open=True)
         self.layer1 = nn.Linear(d_model, d_ff)
         self.layer2 = nn.Linear(d_ff, d_model)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [batch, len, d_model]
+        check_tensor("x", x, ["batch", "len", self.layer1.in_features], dtype=self.layer1.weight.dtype)
         return self.layer2(self.dropout(F.relu(self.layer1(x))))
 
 
@@ -249,10 +308,14 @@ class FeedForward(nn.Module):
 class Residual(nn.Module):
     def __init__(self, d_model: int, dropout: float = 0.0):
         super().__init__()
+        check_positive("d_model", d_model, integer=True)
+        check_in_range("dropout", dropout, 0, 1, high_open=True)
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, sublayer_output: torch.Tensor) -> torch.Tensor:
+        sizes = check_tensor("x", x, ["batch", "len", self.norm.normalized_shape[0]], dtype=self.norm.weight.dtype)
+        check_tensor("sublayer_output", sublayer_output, ["batch", "len", x.shape[2]], dtype=x.dtype, sizes=sizes)
         return self.norm(x + self.dropout(sublayer_output))
 
 
@@ -291,6 +354,8 @@ class DecoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, source_mask: torch.Tensor | None = None,
                 target_mask: torch.Tensor | None = None) -> torch.Tensor:
+        sizes = check_tensor("x", x, ["batch", "tgt_len", None], dtype=None)
+        check_tensor("memory", memory, ["batch", "src_len", None], dtype=None, sizes=sizes)
         x = self.residual1(x, self.self_attention(x, x, x, target_mask))
         x = self.residual2(x, self.cross_attention(x, memory, memory, source_mask))
         return self.residual3(x, self.feed_forward(x))
@@ -298,8 +363,9 @@ class DecoderLayer(nn.Module):
 
 # The *subsequent* mask: `[1, length, length]`, `True` on and below the diagonal. Row $t$ allows
 # positions $0 \dots t$.
-def subsequent_mask(length: int) -> torch.Tensor:
-    return torch.ones(length, length, dtype=torch.bool).tril().unsqueeze(0)
+def subsequent_mask(length: int, device: torch.device | str | None = None) -> torch.Tensor:
+    check_positive("length", length, integer=True)
+    return torch.ones(length, length, dtype=torch.bool, device=device).tril().unsqueeze(0)
 
 
 # ## The Transformer
@@ -315,8 +381,10 @@ class Transformer(nn.Module):
                  d_ff: int = 256, layers: int = 2, dropout: float = 0.0, max_len: int = 512,
                  positional: bool = True):
         super().__init__()
-        if layers <= 0:
-            raise ValueError(f"layers must be positive, got {layers}")
+        check_positive("source_vocab", source_vocab, integer=True)
+        check_positive("target_vocab", target_vocab, integer=True)
+        check_positive("layers", layers, integer=True)
+        check_in_range("dropout", dropout, 0, 1, high_open=True)
         self.d_model = d_model
         self.source_embedding = nn.Embedding(source_vocab, d_model)
         self.target_embedding = nn.Embedding(target_vocab, d_model)
@@ -326,12 +394,11 @@ class Transformer(nn.Module):
         self.output = nn.Linear(d_model, target_vocab)
 
     def _embed(self, embedding: nn.Embedding, tokens: torch.Tensor) -> torch.Tensor:
-        if tokens.dim() != 2 or tokens.dtype != torch.long:
-            raise ValueError(f"tokens must be int64 [batch, len], got {tokens.dtype} {tuple(tokens.shape)}")
         return self.position(embedding(tokens) * math.sqrt(self.d_model))
 
     # Source tokens `[batch, src_len]` → memory `[batch, src_len, d_model]`.
     def encode(self, source: torch.Tensor, source_mask: torch.Tensor | None = None) -> torch.Tensor:
+        check_ids("source", source, ["batch", "src_len"], self.source_embedding.num_embeddings)
         x = self._embed(self.source_embedding, source)
         for layer in self.encoder:
             x = layer(x, source_mask)
@@ -341,8 +408,11 @@ class Transformer(nn.Module):
     # `[batch, tgt_len, target_vocab]`.
     def decode(self, memory: torch.Tensor, target: torch.Tensor, source_mask: torch.Tensor | None = None,
                target_mask: torch.Tensor | None = None) -> torch.Tensor:
+        sizes = check_ids("target", target, ["batch", "tgt_len"], self.target_embedding.num_embeddings)
+        check_tensor("memory", memory, ["batch", "src_len", self.d_model], dtype=self.output.weight.dtype,
+                     sizes=sizes)
         if target_mask is None:
-            target_mask = subsequent_mask(target.shape[1]).to(memory.device)
+            target_mask = subsequent_mask(target.shape[1], device=target.device)
         x = self._embed(self.target_embedding, target)
         for layer in self.decoder:
             x = layer(x, memory, source_mask, target_mask)
@@ -352,7 +422,9 @@ class Transformer(nn.Module):
     # ("teacher forcing"), and the subsequent mask keeps each position from seeing its own answer.
     def forward(self, source: torch.Tensor, target: torch.Tensor, source_mask: torch.Tensor | None = None,
                 target_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decode(self.encode(source, source_mask), target, source_mask, target_mask)
+        memory = self.encode(source, source_mask)
+        check_tensor("target", target, [source.shape[0], None], dtype=torch.long)
+        return self.decode(memory, target, source_mask, target_mask)
 
 
 # ## Greedy decoding
@@ -363,6 +435,7 @@ class Transformer(nn.Module):
 @torch.no_grad()
 def greedy_decode(model: Transformer, source: torch.Tensor, steps: int, start_symbol: int,
                   source_mask: torch.Tensor | None = None) -> torch.Tensor:
+    check_positive("steps", steps, integer=True)
     memory = model.encode(source, source_mask)
     output = torch.full((source.shape[0], 1), start_symbol, dtype=torch.long, device=source.device)
     for _ in range(steps):
@@ -448,8 +521,11 @@ def _figure(runs: dict, length: int, seed: int) -> plt.Figure:
     # Cross-attention of the last decoder layer, averaged over heads, for one fresh sequence.
     model = runs[True][0]
     source, _ = reversal_batch(1, length, SYMBOLS, torch.Generator().manual_seed(20_000 + seed))
+    cross_attention = model.decoder[-1].cross_attention
+    cross_attention.keep_weights = True
     greedy_decode(model, source, length, BOS)
-    weights = model.decoder[-1].cross_attention.weights[0].mean(dim=0)  # [out_len, src_len]
+    cross_attention.keep_weights = False
+    weights = cross_attention.weights[0].mean(dim=0)  # [out_len, src_len]
     ax_map.imshow(weights.numpy(), cmap="viridis")
     ax_map.set(xlabel="source position", ylabel="output position", title="Cross-attention (last layer)")
     fig.tight_layout()

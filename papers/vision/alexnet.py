@@ -59,12 +59,16 @@ the ratio tanh/ReLU (above 1 would favour ReLU), and the accuracies and gaps.
 """
 from __future__ import annotations
 
+import itertools
+import math
+
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from papers.kit.checks import check_in_range, check_positive, check_tensor
 from papers.kit.data import Split, digits
 from papers.kit.experiment import Outcome, RunConfig, run_paper
 from papers.kit.training import History
@@ -90,19 +94,29 @@ from papers.kit.vision import ClassifierTraining, evaluate, resize, train_classi
 # $\alpha_\text{torch} / n$, and the paper's setting is `LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2)`.
 def local_response_norm(a: torch.Tensor, n: int = 5, alpha: float = 1e-4, beta: float = 0.75,
                         k: float = 2.0) -> torch.Tensor:
-    if a.dim() != 4:
-        raise ValueError(f"activities must be [N, C, H, W], got shape {tuple(a.shape)}")
-    if n <= 0 or n % 2 == 0:
-        raise ValueError(f"the window n must be a positive odd number of channels, got {n}")
+    check_tensor("a", a, ["N", "C", "H", "W"])
+    check_lrn_settings(n, alpha, beta, k)
     half = n // 2
     squared = F.pad(a.pow(2), (0, 0, 0, 0, half, half))  # [N, C + n - 1, H, W]
     window_sum = squared.unfold(1, n, 1).sum(dim=-1)  # [N, C, H, W]
     return a / (k + alpha * window_sum).pow(beta)
 
 
+# The denominator must stay positive: $k > 0$, $\alpha \ge 0$ and $\beta \ge 0$ (a negative $k$ or $\alpha$
+# can make it zero or negative, and a negative number to the power $\beta$ is NaN).
+def check_lrn_settings(n: int, alpha: float, beta: float, k: float) -> None:
+    check_positive("n", n, integer=True)
+    if n % 2 == 0:
+        raise ValueError(f"the window n must be a positive odd number of channels, got {n}")
+    check_in_range("alpha", alpha, 0, math.inf)
+    check_in_range("beta", beta, 0, math.inf)
+    check_positive("k", k)
+
+
 class LocalResponseNorm(nn.Module):
     def __init__(self, n: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0) -> None:
         super().__init__()
+        check_lrn_settings(n, alpha, beta, k)
         self.n, self.alpha, self.beta, self.k = n, alpha, beta, k
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
@@ -131,6 +145,15 @@ def overlapping_pool() -> nn.Module:
     return nn.MaxPool2d(kernel_size=3, stride=2)
 
 
+# The side of the feature maps after the three poolings (the convolutions keep it): $24 \to 11 \to 5 \to 2$.
+def pooled_side(image_size: int) -> int:
+    check_positive("image_size", image_size, integer=True)
+    side = image_size
+    for _ in range(3):
+        side = (side - 3) // 2 + 1
+    return side
+
+
 class AlexNet(nn.Module):
     def __init__(self, activation: str = "relu", dropout: float = 0.5,
                  widths: tuple[int, ...] = (8, 16, 24, 24, 16), hidden: int = 64, classes: int = 10,
@@ -138,10 +161,18 @@ class AlexNet(nn.Module):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        check_in_range("dropout", dropout, 0, 1, high_open=True)
         if len(widths) != 5:
             raise ValueError(f"AlexNet has five convolutional layers, got widths {widths}")
+        for name, size in (*((f"widths[{i}]", w) for i, w in enumerate(widths)), ("hidden", hidden),
+                           ("classes", classes)):
+            check_positive(name, size, integer=True)
+        side = pooled_side(image_size)
+        if side < 1:
+            smallest = next(size for size in itertools.count(1) if pooled_side(size) >= 1)
+            raise ValueError(f"image_size must be at least {smallest} for three overlapping poolings, "
+                             f"got {image_size}")
+        self.image_size = image_size
         act = ACTIVATIONS[activation]
         c1, c2, c3, c4, c5 = widths
         self.features = nn.Sequential(
@@ -151,9 +182,6 @@ class AlexNet(nn.Module):
             nn.Conv2d(c3, c4, 3, padding=1), act(),
             nn.Conv2d(c4, c5, 3, padding=1), act(), overlapping_pool(),
         )
-        side = image_size
-        for _ in range(3):
-            side = (side - 3) // 2 + 1  # each overlapping pooling: 24 -> 11 -> 5 -> 2
         self.classifier = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(dropout), nn.Linear(c5 * side * side, hidden), act(),
@@ -174,8 +202,7 @@ class AlexNet(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != 1:
-            raise ValueError(f"images must be [N, 1, H, W], got shape {tuple(x.shape)}")
+        check_tensor("x", x, ["N", 1, self.image_size, self.image_size], dtype=self.classifier[-1].weight.dtype)
         return self.classifier(self.features(x))  # [N, classes]
 
 
@@ -190,6 +217,8 @@ IMAGE_SIZE = 24
 # images, so the inputs have zero mean and unit variance.
 def standardised(train: Split, test: Split) -> tuple[Split, Split]:
     mean, std = train.x.mean(), train.x.std()
+    if not std > 0:
+        raise ValueError(f"train.x must vary to be standardised, got standard deviation {std.item()}")
     return Split((train.x - mean) / std, train.y), Split((test.x - mean) / std, test.y)
 
 

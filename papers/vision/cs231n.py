@@ -59,6 +59,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from papers.kit.checks import check_positive, check_tensor
 from papers.kit.data import Split, digits
 from papers.kit.experiment import Outcome, RunConfig, run_paper
 from papers.kit.training import History
@@ -81,6 +82,7 @@ Cache = Any
 def affine_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, Cache]:
     if w.dim() != 2 or b.shape != (w.shape[1],):
         raise ValueError(f"affine needs w [D, M] and b [M], got w {tuple(w.shape)} and b {tuple(b.shape)}")
+    check_tensor("x", x, ["N"] + [None] * max(x.dim() - 1, 1), dtype=w.dtype)
     flat = x.reshape(x.shape[0], -1)  # [N, D]
     if flat.shape[1] != w.shape[0]:
         raise ValueError(f"input of {flat.shape[1]} features does not match w {tuple(w.shape)}")
@@ -115,20 +117,20 @@ def relu_backward(d_out: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, ...]
 # $$L = -\frac{1}{N} \sum_n \log p_{n y_n}, \qquad
 # \frac{\partial L}{\partial s_{nj}} = \frac{1}{N}\left(p_{nj} - \mathbb{1}[j = y_n]\right).$$
 def _check_scores(scores: torch.Tensor, y: torch.Tensor) -> None:
-    if scores.dim() != 2 or y.shape != (scores.shape[0],):
-        raise ValueError(f"need scores [N, C] and labels [N], got {tuple(scores.shape)} and {tuple(y.shape)}")
-    if y.dtype != torch.long:
-        raise TypeError(f"labels must be int64, got {y.dtype}")
+    sizes = check_tensor("scores", scores, ["N", "C"])
+    check_tensor("y", y, ["N"], dtype=torch.long, sizes=sizes)
+    if ((y < 0) | (y >= sizes["C"])).any():
+        raise ValueError(f"y must hold labels in [0, {sizes['C']}), got values from {y.min()} to {y.max()}")
 
 
 def softmax_loss(scores: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     _check_scores(scores, y)
-    n = scores.shape[0]
+    n, rows = scores.shape[0], torch.arange(scores.shape[0], device=scores.device)
     shifted = scores - scores.max(dim=1, keepdim=True).values
     log_p = shifted - shifted.exp().sum(dim=1, keepdim=True).log()  # [N, C]
-    loss = -log_p[torch.arange(n), y].mean()
+    loss = -log_p[rows, y].mean()
     d_scores = log_p.exp()
-    d_scores[torch.arange(n), y] -= 1
+    d_scores[rows, y] -= 1
     return loss, d_scores / n
 
 
@@ -142,10 +144,9 @@ def softmax_loss(scores: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, t
 # (scaled by $1/N$).
 def svm_loss(scores: torch.Tensor, y: torch.Tensor, margin: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     _check_scores(scores, y)
-    if margin <= 0:
-        raise ValueError(f"margin must be positive, got {margin}")
+    check_positive("margin", margin)
     n = scores.shape[0]
-    rows = torch.arange(n)
+    rows = torch.arange(n, device=scores.device)
     margins = (scores - scores[rows, y][:, None] + margin).clamp(min=0)  # [N, C]
     margins[rows, y] = 0
     violated = (margins > 0).to(scores.dtype)
@@ -195,7 +196,7 @@ def col2im(cols: torch.Tensor, x_shape: torch.Size, kh: int, kw: int, stride: in
            pad: int = 0) -> torch.Tensor:
     n, c, h, w = x_shape
     hp, wp = h + 2 * pad, w + 2 * pad
-    source = torch.arange(c * hp * wp).reshape(1, c, hp, wp)
+    source = torch.arange(c * hp * wp, device=cols.device).reshape(1, c, hp, wp)
     index = _windows(source, kh, kw, stride).flatten()  # [C*kh*kw*L]: the padded pixel of every entry
     padded = cols.new_zeros(n, c * hp * wp).index_add_(1, index, cols.reshape(n, -1))
     return padded.reshape(n, c, hp, wp)[:, :, pad:pad + h, pad:pad + w]
@@ -329,10 +330,16 @@ def _he(shape: tuple[int, ...], fan_in: int, generator: torch.Generator) -> nn.P
     return _weight(shape, (2.0 / fan_in) ** 0.5, generator)
 
 
+def check_sizes(**sizes: int) -> None:
+    for name, size in sizes.items():
+        check_positive(name, size, integer=True)
+
+
 # The softmax classifier is one affine layer: scores `[N, 10]` from the 64 pixels.
 class SoftmaxClassifier(nn.Module):
     def __init__(self, in_features: int, classes: int, generator: torch.Generator) -> None:
         super().__init__()
+        check_sizes(in_features=in_features, classes=classes)
         self.w = _weight((in_features, classes), 1e-2, generator)
         self.b = nn.Parameter(torch.zeros(classes))
 
@@ -344,6 +351,7 @@ class SoftmaxClassifier(nn.Module):
 class TwoLayerNet(nn.Module):
     def __init__(self, in_features: int, hidden: int, classes: int, generator: torch.Generator) -> None:
         super().__init__()
+        check_sizes(in_features=in_features, hidden=hidden, classes=classes)
         self.w1 = _he((in_features, hidden), in_features, generator)
         self.b1 = nn.Parameter(torch.zeros(hidden))
         self.w2 = _he((hidden, classes), hidden, generator)
@@ -359,6 +367,10 @@ class SmallCNN(nn.Module):
     def __init__(self, channels: int, filters: int, hidden: int, classes: int, image_size: int,
                  generator: torch.Generator) -> None:
         super().__init__()
+        check_sizes(channels=channels, filters=filters, hidden=hidden, classes=classes, image_size=image_size)
+        if image_size < 2:
+            raise ValueError(f"image_size must be at least 2 for the 2x2 pooling, got {image_size}")
+        self.image_size = image_size
         flat = filters * (image_size // 2) ** 2
         self.w_conv = _he((filters, channels, 3, 3), channels * 9, generator)
         self.b_conv = nn.Parameter(torch.zeros(filters))
@@ -368,6 +380,7 @@ class SmallCNN(nn.Module):
         self.b2 = nn.Parameter(torch.zeros(classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x, ["N", self.w_conv.shape[1], self.image_size, self.image_size], dtype=self.w_conv.dtype)
         h = max_pool(relu(conv(x, self.w_conv, self.b_conv, pad=1)))  # [N, F, H/2, W/2]
         return affine(relu(affine(h, self.w1, self.b1)), self.w2, self.b2)  # [N, classes]
 
@@ -384,8 +397,11 @@ class SmallCNN(nn.Module):
 # as the cancellation in the difference loses digits). Ties in the vote go to the smallest label.
 class KNearestNeighbor:
     def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        if x.shape[0] != y.shape[0] or y.dim() != 1:
+        if x.dim() < 1 or x.shape[0] != y.shape[0] or y.dim() != 1:
             raise ValueError(f"need x [N, ...] and labels [N], got {tuple(x.shape)} and {tuple(y.shape)}")
+        check_tensor("y", y, ["N"], dtype=torch.long)
+        if y.min() < 0:
+            raise ValueError(f"y must hold labels >= 0, got {y.min()}")
         self.x = x.reshape(x.shape[0], -1).double()  # [N, D]
         self.y = y
         self.classes = int(y.max()) + 1
@@ -512,10 +528,10 @@ def experiment(config: RunConfig) -> Outcome:
         "two-layer net": (TwoLayerNet(64, 128, 10, generator), 1e-3, 0),
         "CNN": (SmallCNN(1, 32, 128, 10, 8, generator), 1e-3, 1),
     }
-    histories = {}
+    histories, test_loss = {}, {}
     for name, (model, lr, shift) in models.items():
         histories[name] = train(model, data.train, data.valid, steps, lr, shift, generator)
-        test[name] = evaluate(model, data.test)[1]
+        test_loss[name], test[name] = evaluate(model, data.test)
 
     overfit = {name: overfit_tiny_batch(model, data.train, 25, 200, generator)
                for name, model in (("two-layer net", TwoLayerNet(64, 64, 10, generator)),
@@ -527,6 +543,7 @@ def experiment(config: RunConfig) -> Outcome:
                 f"largest gradient-check error {max(gradient_errors.values()):.1e}")
     metrics = {
         "test_accuracy": test,
+        "test_loss": test_loss,
         "order": order,
         "knn_k": k,
         "knn_valid_accuracy_by_k": {str(key): value for key, value in knn_valid.items()},

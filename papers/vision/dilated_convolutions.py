@@ -58,6 +58,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from papers.kit.checks import check_positive, check_tensor
 from papers.kit.experiment import Outcome, RunConfig, run_paper
 from papers.kit.training import History, accuracy, optimizer_step, train_loop
 
@@ -77,9 +78,8 @@ DILATIONS = (1, 1, 2, 4, 8, 16, 1)
 class ContextModule(nn.Module):
     def __init__(self, channels: int, dilations: tuple[int, ...] = DILATIONS, identity_init: bool = True):
         super().__init__()
-        if channels <= 0:
-            raise ValueError(f"channels must be positive, got {channels}")
-        if not dilations or any(d <= 0 for d in dilations):
+        check_positive("channels", channels, integer=True)
+        if not dilations or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in dilations):
             raise ValueError(f"dilations must be a non-empty sequence of positive integers, got {dilations}")
         self.channels, self.dilations = channels, tuple(dilations)
         self.layers = nn.ModuleList(nn.Conv2d(channels, channels, kernel_size=3, padding=d, dilation=d)
@@ -90,8 +90,7 @@ class ContextModule(nn.Module):
                 identity_initialise(conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.channels:
-            raise ValueError(f"expected input [batch, {self.channels}, height, width], got {tuple(x.shape)}")
+        check_tensor("x", x, ["batch", self.channels, "height", "width"], dtype=self.output.weight.dtype)
         for conv in self.layers:
             x = F.relu(conv(x))  # [batch, C, H, W]
         return self.output(x)

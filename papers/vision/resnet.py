@@ -62,6 +62,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from papers.kit.checks import check_positive, check_tensor
 from papers.kit.data import Split, digits
 from papers.kit.experiment import Outcome, RunConfig, run_paper
 from papers.kit.training import History
@@ -77,16 +78,15 @@ def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
 
 
 def _check_block_args(in_channels: int, out_channels: int, stride: int) -> None:
-    if in_channels <= 0 or out_channels <= 0:
-        raise ValueError(f"channels must be positive, got in {in_channels}, out {out_channels}")
+    check_positive("in_channels", in_channels, integer=True)
+    check_positive("out_channels", out_channels, integer=True)
     if stride not in (1, 2):
         raise ValueError(f"stride must be 1 or 2, got {stride}")
 
 
-def check_images(x: torch.Tensor, channels: int) -> None:
-    """Feature maps must be `[batch, channels, height, width]` with the channels a layer expects."""
-    if x.dim() != 4 or x.shape[1] != channels:
-        raise ValueError(f"expected input [batch, {channels}, height, width], got shape {tuple(x.shape)}")
+def check_images(x: torch.Tensor, layer: nn.Conv2d) -> None:
+    """Feature maps must be `[batch, channels, height, width]` with the channels and dtype of the first layer."""
+    check_tensor("x", x, ["batch", layer.in_channels, "height", "width"], dtype=layer.weight.dtype)
 
 
 # ### The projection shortcut
@@ -102,6 +102,7 @@ class ProjectionShortcut(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, self.conv)
         return self.bn(self.conv(x))
 
 
@@ -125,7 +126,6 @@ class BasicBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, residual: bool = True):
         super().__init__()
         _check_block_args(in_channels, out_channels, stride)
-        self.in_channels = in_channels
         self.conv1 = conv3x3(in_channels, out_channels, stride)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = conv3x3(out_channels, out_channels)
@@ -137,7 +137,7 @@ class BasicBlock(nn.Module):
         return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, self.in_channels)
+        check_images(x, self.conv1)
         out = self.residual_branch(x)
         if self.shortcut is not None:
             out = out + self.shortcut(x)
@@ -155,8 +155,7 @@ class BasicBlock(nn.Module):
 # with their own blocks.
 def residual_stages(make_block: Callable[[int, int, int], nn.Module], blocks_per_stage: int,
                     width: int) -> nn.Sequential:
-    if blocks_per_stage <= 0:
-        raise ValueError(f"blocks_per_stage must be positive, got {blocks_per_stage}")
+    check_positive("blocks_per_stage", blocks_per_stage, integer=True)
     blocks, channels = [], width
     for stage, stage_width in enumerate((width, 2 * width, 4 * width)):
         for i in range(blocks_per_stage):
@@ -172,10 +171,8 @@ class ResNet(nn.Module):
     def __init__(self, blocks_per_stage: int, width: int = 8, classes: int = 10, in_channels: int = 1,
                  residual: bool = True):
         super().__init__()
-        if width <= 0 or classes <= 0 or in_channels <= 0:
-            raise ValueError(f"width, classes and in_channels must be positive, got {width}, {classes}, "
-                             f"{in_channels}")
-        self.in_channels = in_channels
+        for name, size in (("width", width), ("classes", classes), ("in_channels", in_channels)):
+            check_positive(name, size, integer=True)
         self.depth = 6 * blocks_per_stage + 2
         self.stem = nn.Sequential(conv3x3(in_channels, width), nn.BatchNorm2d(width), nn.ReLU())
         self.stages = residual_stages(lambda i, o, s: BasicBlock(i, o, s, residual), blocks_per_stage, width)
@@ -183,7 +180,7 @@ class ResNet(nn.Module):
 
     # `[batch, in_channels, H, W]` $\to$ logits `[batch, classes]`
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, self.in_channels)
+        check_images(x, self.stem[0])
         features = self.stages(self.stem(x))  # [batch, 4w, H / 4, W / 4]
         return self.classifier(features.mean(dim=(2, 3)))  # [batch, classes]
 
@@ -203,6 +200,7 @@ def train_network(model: nn.Module, data: Split, evaluation: Split, steps: int, 
 
 # Per-step training losses are noisy; the curves and the summary use a trailing mean over `window` steps.
 def smoothed(values: list[float], window: int) -> list[float]:
+    check_positive("window", window, integer=True)
     series = torch.tensor(values)
     cumulative = torch.cat([torch.zeros(1), series.cumsum(0)])
     starts = (torch.arange(len(values)) + 1 - window).clamp(min=0)

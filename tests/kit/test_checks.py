@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from papers.kit.checks import check_in_range, check_positive, check_tensor
+from papers.kit.checks import check_ids, check_in_range, check_positive, check_tensor
 
 
 def test_a_good_tensor_passes_and_binds_its_named_sizes():
@@ -11,6 +11,8 @@ def test_a_good_tensor_passes_and_binds_its_named_sizes():
     check_tensor("h0", torch.zeros(3, 128), ["batch", 128], sizes=sizes)
     check_tensor("mask", torch.ones(3, 5, dtype=torch.bool), ["batch", None], dtype=torch.bool, sizes=sizes)
     check_tensor("ids", torch.zeros(0, dtype=torch.long), [None], dtype=torch.long, allow_empty=True)
+    assert check_ids("tokens", torch.tensor([[0, 4]]), ["batch", "time"], 5) == {"batch": 1, "time": 2}
+    check_ids("tokens", torch.zeros(2, 3, dtype=torch.long, device="meta"), ["batch", "time"], 5)
 
 
 @pytest.mark.parametrize("call, error, message", [
@@ -29,6 +31,11 @@ def test_a_good_tensor_passes_and_binds_its_named_sizes():
     (lambda: check_tensor("x", torch.zeros(2, dtype=torch.long), [2]), TypeError,
      r"x must have a floating-point dtype, got torch.int64"),
     (lambda: check_tensor("x", torch.zeros(2), [2], dtype="int"), ValueError, r"dtype must be a torch.dtype"),
+    (lambda: check_ids("tokens", torch.tensor([[3, -1]]), ["batch", "time"], 5), ValueError,
+     r"tokens must hold values in \[0, 5\), got values from -1 to 3"),
+    (lambda: check_ids("tokens", torch.tensor([5]), ["batch"], 5), ValueError, r"values from 5 to 5"),
+    (lambda: check_ids("tokens", torch.tensor([1.0]), ["batch"], 5), TypeError,
+     r"tokens must have dtype torch.int64, got torch.float32"),
     (lambda: check_positive("hidden_size", 0, integer=True), ValueError,
      r"hidden_size must be a positive integer, got 0"),
     (lambda: check_positive("layers", 2.5, integer=True), ValueError, r"layers must be a positive integer"),

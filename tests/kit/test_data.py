@@ -53,7 +53,7 @@ def test_sequence_tasks():
     assert source.min() >= tasks.RESERVED and source.max() < tasks.RESERVED + 4
     source, target = tasks.copy_batch(2, 3, 4, generator)
     assert torch.equal(source, target)
-    with pytest.raises(ValueError, match="length must be positive"):
+    with pytest.raises(ValueError, match="length must be a positive integer"):
         tasks.random_symbols(2, 0, 4, generator)
 
 
@@ -67,12 +67,12 @@ def test_random_shift_moves_whole_images_within_bounds():
     rows = shifted[:, 0].sum(dim=2).nonzero()[:, 1]
     assert set(rows.tolist()) <= {1, 2, 3, 4}
     assert torch.equal(vision.random_shift(x, 0, generator), x)
-    with pytest.raises(ValueError, match="max_shift must be non-negative"):
+    with pytest.raises(ValueError, match="max_shift must be a non-negative integer"):
         vision.random_shift(x, -1, generator)
 
 
 def test_resize_checks_shape():
     digits = data.digits()
     assert vision.resize(digits.valid, 16).x.shape[-2:] == (16, 16)
-    with pytest.raises(ValueError, match=r"images must be \[N, C, H, W\]"):
+    with pytest.raises(ValueError, match=r"split.x must have shape \[N, C, H, W\]"):
         vision.resize(data.Split(digits.valid.x[:, 0], digits.valid.y), 16)

@@ -4,6 +4,7 @@ import json
 import textwrap
 
 import pytest
+import torch
 
 from papers.kit import experiment as kit
 from papers.kit.experiment import Outcome, RunConfig
@@ -17,12 +18,28 @@ def test_run_config_chooses_by_mode():
 
 
 def test_command_line():
-    config, out = kit.parse_args("demo", ["--seed", "3", "--steps", "20", "--quick"])
-    assert config == RunConfig(seed=3, quick=True, steps=20)
-    assert out is None
+    command = kit.parse_args("demo", ["--seed", "3", "--steps", "20", "--quick"])
+    assert command.config == RunConfig(seed=3, quick=True, steps=20)
+    assert command.out_dir is None
+    assert command.threads == 1
+    assert kit.parse_args("demo", ["--threads", "2"]).threads == 2
 
 
-@pytest.mark.parametrize("argv", [["--steps", "0"], ["--seed", "-1"]])
+def test_help_says_what_the_experiment_is_how_long_and_where_results_go():
+    paper = kit.REPO_ROOT / "papers" / "transformers" / "attention.py"
+    text = kit.describe(paper)
+    assert text.startswith("Attention Is All You Need\n\nScaled dot-product and multi-head attention")
+    assert "The full run took" in text and "thread(s) last time" in text
+    assert "replaces the committed results in papers/transformers/results/" in text
+
+
+def test_front_matter_reads_continued_values():
+    doc = "---\ntitle: A title\nsummary: one\n  two\n---\n\n# Page"
+    assert kit.front_matter(doc) == {"title": "A title", "summary": "one two"}
+    assert not kit.front_matter("# No front matter")
+
+
+@pytest.mark.parametrize("argv", [["--steps", "0"], ["--seed", "-1"], ["--threads", "0"]])
 def test_command_line_rejects_bad_values(argv, capsys):
     with pytest.raises(SystemExit):
         kit.parse_args("demo", argv)
@@ -70,6 +87,9 @@ def test_run_paper_quick_saves_only_where_asked(tmp_path):
     assert record["quick"] is True and record["seed"] == 0
     assert record["fingerprint"] == kit.code_fingerprint(paper)[0]
     assert record["paper"] == "papers/transformers/attention.py"
+    assert record["torch_threads"] == 1
+    assert record["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert record["blas"] and record["cpu"]
 
 
 def test_seed_must_be_non_negative():
@@ -84,3 +104,20 @@ def test_docstring_stripping_keeps_a_body():
     ''')
     stripped = kit._strip_docstrings(ast.parse(source))  # pylint: disable=protected-access
     assert ast.unparse(stripped) == "class A:\n    pass"
+
+
+def test_over_seeds_reports_each_seed_mean_and_spread():
+    summary = kit.over_seeds({0: 0.5, 1: 0.7, 2: 0.9})
+    assert summary["per_seed"] == {"0": 0.5, "1": 0.7, "2": 0.9}
+    assert summary["mean"] == pytest.approx(0.7) and summary["std"] == pytest.approx(0.2)
+    assert (summary["min"], summary["max"]) == (0.5, 0.9)
+    with pytest.raises(ValueError, match="at least two seeds"):
+        kit.over_seeds({0: 1.0})
+
+
+def test_quoted_on_page_reads_prose_across_line_breaks(tmp_path):
+    page = tmp_path / "paper.py"
+    page.write_text('"""\nThe LSTM recalls\n99% of the time.\n"""\n# over three\n# seeds: 0.75 on average.\nx = 1\n')
+    assert kit.quoted_on_page(page, "recalls 99% of")
+    assert kit.quoted_on_page(page, "three seeds: 0.75")
+    assert not kit.quoted_on_page(page, "98%")

@@ -58,13 +58,22 @@ def test_text_streams_read_the_text_in_order_and_wrap():
     assert torch.equal(streams.window(streams.windows)[0], windows[0][0]) and streams.window(5)[2]
 
 
-def test_training_learns_a_repeating_text():
+def claim_metrics(seed: int) -> dict[str, float]:
+    """Validation bits per character of a tiny GRU on "abcd" repeated, after 20 and after 60 steps."""
     corpus = CharCorpus.from_text("abcd" * 300, valid_fraction=0.2)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     history = train_char_model(TinyModel(corpus.vocab_size), corpus, steps=60, batch_size=4, seq_len=16,
                                lr=3e-2, eval_every=20)
-    assert history.values("valid_bpc")[0] > history.last("valid_bpc")
-    assert history.last("valid_bpc") < 0.2  # log2(4) = 2 bits for a model that knows only the letters
+    return {"first_bpc": history.values("valid_bpc")[0], "last_bpc": history.last("valid_bpc")}
+
+
+# Measured over seeds 0-2 at 1 and 2 threads and portable kernels: validation bits per character 0.058-0.108
+# after 20 steps and 0.010-0.012 after 60 (thresholds: a fall by more than half, and below 0.2).
+@pytest.mark.claim
+def test_training_learns_a_repeating_text():
+    bpc = claim_metrics(0)
+    assert bpc["first_bpc"] > 2 * bpc["last_bpc"]
+    assert bpc["last_bpc"] < 0.2  # log2(4) = 2 bits for a model that knows only the letters
 
 
 def test_bad_input_is_refused():

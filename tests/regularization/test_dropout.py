@@ -150,39 +150,52 @@ def test_mc_probabilities_are_running_means() -> None:
 # ## The claim in miniature
 #
 # The experiment's networks, narrower (256 hidden units) and trained for 1,500 steps on the same 150 digits,
-# for three seeds, each pair with the same initial weights and batches.
-@pytest.fixture(scope="module", name="trained_pairs")
-def fixture_trained_pairs() -> list[tuple[DropoutMLP, DropoutMLP]]:
+# each pair with the same initial weights and batches. `claim_metrics` trains one pair and measures it: the
+# test cross-entropy without and with dropout, the test errors of weight scaling and of Monte-Carlo
+# averages over 1 and 100 masks.
+def claim_metrics(seed: int) -> dict[str, float]:
     data = digits()
-    pairs = []
-    for seed in (0, 1, 2):
-        train = training_subset(data.train, 150, seed)
-        plain, _ = train_mlp(train, data.valid, 256, 0.0, 0.0, 1500, seed)
-        dropped, _ = train_mlp(train, data.valid, 256, 0.2, 0.5, 1500, seed)
-        pairs.append((plain, dropped))
-    return pairs
+    train = training_subset(data.train, 150, seed)
+    plain, _ = train_mlp(train, data.valid, 256, 0.0, 0.0, 1500, seed)
+    dropped, _ = train_mlp(train, data.valid, 256, 0.2, 0.5, 1500, seed)
+    loss_without, loss_with = evaluate(plain, data.test)[0], evaluate(dropped, data.test)[0]
+    one_mask, many_masks = mc_errors(dropped, data.test, [1, 100])
+    return {"loss_without": loss_without, "loss_with": loss_with,
+            "weight_scaling_error": 1 - evaluate(dropped, data.test)[1],
+            "mc_error_1": one_mask, "mc_error_100": many_masks}
+
+
+@pytest.fixture(scope="module", name="seed_metrics")
+def fixture_seed_metrics() -> list[dict[str, float]]:
+    return [claim_metrics(seed) for seed in (0, 1, 2)]
+
+
+def mean(seed_metrics: list[dict[str, float]], name: str) -> float:
+    return sum(metrics[name] for metrics in seed_metrics) / len(seed_metrics)
 
 
 # Both networks fit their 150 training digits perfectly; on the test set the over-fitted network is more
-# confidently wrong, and dropout lowers the test cross-entropy for every seed. Measured without / with
-# dropout, seeds 0-3: 0.65 / 0.38, 0.34 / 0.21, 0.33 / 0.29, 0.29 / 0.29 (seed 3 is a tie). The test *error*
-# is not asserted: seeds 0-2 give 10.5 / 9.4, 9.6 / 7.1, 8.0 / 8.9%, seeds 3-5 reverse the means (8.3 / 8.7%),
-# and the full run finds no reliable gain either (see the page).
-def test_dropout_lowers_test_loss(trained_pairs: list[tuple[DropoutMLP, DropoutMLP]]) -> None:
-    data = digits()
-    for plain, dropped in trained_pairs:
-        assert evaluate(plain, data.test)[0] > evaluate(dropped, data.test)[0]
+# confidently wrong, and dropout lowers the test cross-entropy averaged over three seeds. One seed alone is
+# not enough: seed 2's ratio (without / with) swings across 1 by thread count and CPU kernels.
+# Measured over seeds 0-2 at 1 thread and under portable kernels: test cross-entropy without dropout
+# 0.33-0.65 (3-seed mean 0.44), with dropout 0.21-0.38 (3-seed mean 0.29-0.31); per-seed ratio 0.94-1.81
+# (seed 2: 1.16 at 1 thread, 0.94 under portable kernels); ratio of the 3-seed means 1.42-1.51 (threshold 1.2).
+# The test *error* is not asserted: it has no reliable gain at this size, nor in the full run (see the page).
+@pytest.mark.claim
+def test_dropout_lowers_test_loss(seed_metrics: list[dict[str, float]]) -> None:
+    assert mean(seed_metrics, "loss_without") > 1.2 * mean(seed_metrics, "loss_with")
 
 
-# Weight scaling against the Monte-Carlo average of 100 masks: the test errors differ by at most a point
-# (measured gaps, seeds 0-2: 0.9, 0.2 and 0.0 points).
-def test_weight_scaling_close_to_monte_carlo(trained_pairs: list[tuple[DropoutMLP, DropoutMLP]]) -> None:
-    data = digits()
-    for _, dropped in trained_pairs:
-        weight_scaled = 1 - evaluate(dropped, data.test)[1]
-        one_mask, many_masks = mc_errors(dropped, data.test, [1, 100])
-        assert abs(many_masks - weight_scaled) < 0.015
-        assert one_mask > many_masks
+# Weight scaling against the Monte-Carlo average of 100 masks: close in test error, and both far better than
+# a single thinned network. Measured over seeds 0-2 at 1 thread and under portable kernels: the test errors
+# of weight scaling and of 100 masks differ by 0.000-0.011 per seed (one test digit is 0.002), by 0.004-0.009
+# averaged over the seeds (threshold 0.02); one mask is worse than 100 by 0.065-0.122 (threshold 0.03).
+@pytest.mark.claim
+def test_weight_scaling_close_to_monte_carlo(seed_metrics: list[dict[str, float]]) -> None:
+    gaps = [abs(metrics["mc_error_100"] - metrics["weight_scaling_error"]) for metrics in seed_metrics]
+    assert sum(gaps) / len(gaps) < 0.02
+    for metrics in seed_metrics:
+        assert metrics["mc_error_1"] > metrics["mc_error_100"] + 0.03
 
 
 # ## Bad input
@@ -199,9 +212,9 @@ def test_bad_probability_rejected() -> None:
 def test_bad_input_rejected() -> None:
     with pytest.raises(TypeError, match="floating-point"):
         dropout(torch.ones(3, dtype=torch.long), 0.5, training=True)
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ValueError, match="hidden must be a positive integer"):
         DropoutMLP(64, 0, 10)
-    with pytest.raises(ValueError, match="samples must be positive"):
+    with pytest.raises(ValueError, match="samples must be a positive integer"):
         mc_probabilities(DropoutMLP(64, 8, 10), torch.zeros(2, 1, 8, 8), 0)
     with pytest.raises(ValueError, match="size"):
         training_subset(digits().train, 0, 0)

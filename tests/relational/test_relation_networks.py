@@ -127,18 +127,28 @@ def test_the_mlp_baseline_is_not_invariant():
 # count accuracy RN 1.00/1.00/0.996 vs MLP 0.815/0.824/0.801; relational (mean of the three kinds) RN
 # 0.804/0.763/0.773 vs MLP 0.743/0.704/0.691; non-relational RN 0.995/0.980/0.983 vs MLP 0.767/0.723/0.725.
 # This early the RN's relational lead is the count: closest and farthest are still near the majority-shape
-# guess for both models (the full run shows the RN leaving it after about 10,000 steps).
-def test_rn_beats_the_mlp_on_relational_questions():
-    seed = 0
+# guess for both models (the full run shows the RN leaving it after about 10,000 steps). Under portable kernels,
+# seeds 0-2: count lead 0.17-0.20 (threshold 0.1), relational lead 0.058-0.080 (threshold 0.03), non-relational
+# RN 0.98-0.99 and MLP 0.72-0.73 (threshold 0.9 between them).
+def claim_metrics(seed: int) -> dict[str, float]:
+    """Held-out accuracy by kind of question of the RN and the MLP after 3,000 steps, and the RN's leads."""
     test = question_batch(1500, torch.Generator().manual_seed(10_000 + seed), shuffled=False)
     accuracy = {}
     for name, model in build_models(seed).items():
         train(model, 3000, test, seed=seed, batch_size=32, lr=2e-3, eval_every=3000)
         accuracy[name] = accuracy_by_kind(model, test)
     rn, base = accuracy["RN"], accuracy["MLP"]
-    assert rn["count"] > base["count"] + 0.1
-    assert rn["relational"] > base["relational"] + 0.03
-    assert rn["non_relational"] > 0.9 > base["non_relational"]
+    kinds = ("count", "relational", "non_relational")
+    return {**{f"rn_{k}": rn[k] for k in kinds}, **{f"mlp_{k}": base[k] for k in kinds},
+            **{f"lead_{k}": rn[k] - base[k] for k in kinds}}
+
+
+@pytest.mark.claim
+def test_rn_beats_the_mlp_on_relational_questions():
+    accuracy = claim_metrics(0)
+    assert accuracy["lead_count"] > 0.1
+    assert accuracy["lead_relational"] > 0.03
+    assert accuracy["rn_non_relational"] > 0.9 > accuracy["mlp_non_relational"]
 
 
 # ## Bad input
@@ -147,13 +157,13 @@ def test_bad_input_is_rejected():
     rn = small_rn()
     objects, question = torch.zeros(2, 6, OBJECT_DIM, dtype=torch.float64), torch.zeros(2, QUESTION_DIM,
                                                                                          dtype=torch.float64)
-    with pytest.raises(ValueError, match="objects must be"):
+    with pytest.raises(ValueError, match=r"objects must have shape \[batch, n, 10\]"):
         rn(objects[0], question)
-    with pytest.raises(ValueError, match="question must be"):
+    with pytest.raises(ValueError, match=r"question must have shape \[batch=2, 12\]"):
         rn(objects, question[:1])
-    with pytest.raises(TypeError, match="share a dtype"):
+    with pytest.raises(TypeError, match="question must have dtype torch.float64"):
         rn(objects, question.float())
-    with pytest.raises(ValueError, match="exactly 6 objects"):
+    with pytest.raises(ValueError, match=r"objects must have shape \[batch, 6, 10\]"):
         ObjectMLP(6, OBJECT_DIM, QUESTION_DIM, len(ANSWERS))(objects[:, :5].float(), question.float())
     with pytest.raises(ValueError, match="at least 1"):
         RelationNetwork(OBJECT_DIM, QUESTION_DIM, len(ANSWERS), g_layers=0)
@@ -161,7 +171,7 @@ def test_bad_input_is_rejected():
         mlp([4])
     with pytest.raises(ValueError, match="objects must be between"):
         random_scenes(4, torch.Generator(), objects=7)
-    with pytest.raises(ValueError, match="batch_size must be positive"):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         random_scenes(0, torch.Generator())
     scenes = random_scenes(2, torch.Generator().manual_seed(0), objects=3)
     with pytest.raises(ValueError, match="exactly one object"):
@@ -169,7 +179,7 @@ def test_bad_input_is_rejected():
                 torch.tensor([0, 0]))
     with pytest.raises(ValueError, match="kinds must be in"):
         answers(scenes, scenes.colours[:, 0], torch.tensor([0, 6]))
-    with pytest.raises(ValueError, match="positions must be"):
+    with pytest.raises(ValueError, match=r"positions must have shape \[batch=2, objects=3, 2\]"):
         Scenes(scenes.colours, scenes.shapes, scenes.positions[..., :1])
     with pytest.raises(ValueError, match="must be the same"):
         encode_questions(torch.tensor([0, 1]), torch.tensor([0]))

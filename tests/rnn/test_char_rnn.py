@@ -1,6 +1,7 @@
 """Tests for papers/rnn/char_rnn.py: the vanilla RNN against torch.nn.RNN, baselines, sampling, the claim."""
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 
@@ -129,26 +130,43 @@ def _pearson(a: list[float], b: list[float]) -> float:
     return cov / math.sqrt(sum((x - ma) ** 2 for x in a) * sum((y - mb) ** 2 for y in b))
 
 
-# The claim in miniature: quick mode (200,000 characters, hidden 64, 150 steps). Measured over seeds 0, 1, 2:
-# LSTM 2.87, 2.91, 2.89 bits per character; vanilla RNN 2.89, 2.88, 2.89; bigram 3.61; unigram 4.96.
+# The claim in miniature: quick mode (200,000 characters, hidden 64, 150 steps), validation bits per character.
+@functools.cache
+def _quick_metrics(seed: int) -> dict:
+    return experiment(RunConfig(seed=seed, quick=True)).metrics
+
+
+def claim_metrics(seed: int) -> dict[str, float]:
+    metrics = _quick_metrics(seed)
+    return {"bpc_lstm": metrics["valid_bpc_lstm"], "bpc_rnn": metrics["valid_bpc_rnn"],
+            "bpc_bigram": metrics["valid_bpc_bigram"], "bpc_unigram": metrics["valid_bpc_unigram"],
+            "lstm_below_bigram": metrics["valid_bpc_bigram"] - metrics["valid_bpc_lstm"]}
+
+
+# The trained LSTM beats the bigram baseline by a wide margin. Measured over seeds 0-2 at 1 thread and
+# portable kernels, and seed 0 at 2 threads (the same values in all): LSTM 2.87-2.91 bits per character,
+# bigram 3.61, unigram 4.96; the LSTM ends 0.70-0.74 bits below the bigram (threshold 0.3), so one seed
+# suffices. The vanilla RNN (2.88-2.89) is not asserted on: its training is chaotic (its loss was seen to
+# blow up under portable kernels).
+@pytest.mark.claim
 def test_trained_model_beats_the_bigram_baseline():
-    metrics = experiment(RunConfig(quick=True)).metrics
-    assert metrics["valid_bpc_lstm"] < metrics["valid_bpc_bigram"] - 0.3
-    assert metrics["valid_bpc_bigram"] < metrics["valid_bpc_unigram"]
-    assert set(metrics["samples"]) == {"temperature_0.0", "temperature_0.5", "temperature_1.0"}
+    metrics = claim_metrics(0)
+    assert metrics["lstm_below_bigram"] > 0.3
+    assert metrics["bpc_bigram"] < metrics["bpc_unigram"]
+    assert set(_quick_metrics(0)["samples"]) == {"temperature_0.0", "temperature_0.5", "temperature_1.0"}
 
 
 def test_bad_input_is_refused():
     rnn = RNN(INPUT, HIDDEN, LAYERS)
-    with pytest.raises(ValueError, match="x must be"):
+    with pytest.raises(ValueError, match=r"x must have shape \[batch, seq, 5\]"):
         rnn(torch.randn(BATCH, SEQ, INPUT + 1))
-    with pytest.raises(TypeError, match="floating-point"):
+    with pytest.raises(TypeError, match="x must have dtype torch.float32, got torch.int64"):
         rnn(torch.ones(BATCH, SEQ, INPUT, dtype=torch.long))
-    with pytest.raises(ValueError, match="h must be"):
+    with pytest.raises(ValueError, match=r"h must have shape \[2, batch=\d+, \d+\]"):
         rnn(torch.randn(BATCH, SEQ, INPUT), torch.zeros(1, BATCH, HIDDEN))
     with pytest.raises(ValueError, match="num_layers"):
         RNN(INPUT, HIDDEN, 0)
-    with pytest.raises(ValueError, match="hidden_size"):
+    with pytest.raises(ValueError, match="input_size must be a positive integer, got 0"):
         RNNCell(0, HIDDEN)
     with pytest.raises(ValueError, match="kind"):
         CharModel(10, 8, "gru")

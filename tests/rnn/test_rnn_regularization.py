@@ -98,14 +98,28 @@ def test_state_is_carried_like_one_long_pass():
     torch.testing.assert_close(torch.cat([first, rest], dim=1), whole)
 
 
-# The claim in miniature: quick mode (3,000 training characters, hidden 64, 150 steps of 8 streams). Best
-# validation perplexity measured over seeds 0, 1, 2: no dropout 11.18, 10.76, 10.65; non-recurrent dropout
-# 10.66, 10.64, 10.50; recurrent dropout 10.82, 10.60, 10.88. Non-recurrent dropout beats no dropout on all
-# three seeds, by small margins; against recurrent dropout it wins on two seeds of three, so at this scale
-# only the first comparison is asserted.
-def test_non_recurrent_dropout_beats_no_dropout():
-    metrics = experiment(RunConfig(quick=True)).metrics
-    assert metrics["best_valid_perplexity_non_recurrent"] < metrics["best_valid_perplexity_none"]
+# The claim in miniature: quick mode (3,000 training characters, hidden 64, 150 steps of 8 streams), the best
+# and the final validation perplexity of each model.
+def claim_metrics(seed: int) -> dict[str, float]:
+    metrics = experiment(RunConfig(seed=seed, quick=True)).metrics
+    values = {f"{kind}_{mode}": metrics[f"{kind}_valid_perplexity_{mode}"]
+              for kind in ("best", "final") for mode in ("none", "non_recurrent", "recurrent")}
+    return {**values, "best_gain": values["best_none"] - values["best_non_recurrent"],
+            "final_gain": values["final_none"] - values["final_non_recurrent"]}
+
+
+# Without dropout the model over-fits the small training text: its validation perplexity climbs back from its
+# minimum by the end of training, while with the paper's non-recurrent dropout it does not, and ends far lower.
+# Measured over seeds 0-2 at 1 thread and portable kernels, and seed 0 at 2 threads (the same values to 0.001):
+# final perplexity with no dropout 12.01-12.47, with non-recurrent dropout 10.50-10.66, a gain of 1.37-1.81
+# (threshold 0.5); the no-dropout model's rise from its best 1.25-1.53 (threshold 0.5). The best perplexities
+# are not compared: non-recurrent dropout wins there on all three seeds, but by 0.12-0.52 (1-5%), too little
+# to hold on every machine; nor is recurrent dropout, which wins or loses against it by as little.
+@pytest.mark.claim
+def test_non_recurrent_dropout_stops_the_over_fitting():
+    metrics = claim_metrics(0)
+    assert metrics["final_gain"] > 0.5
+    assert metrics["final_none"] - metrics["best_none"] > 0.5
 
 
 def test_bad_input_is_refused():

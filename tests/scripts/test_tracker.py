@@ -50,7 +50,8 @@ def repo_fixture(tmp_path, monkeypatch):
 
 def write_results(paper: Path, **changes) -> None:
     fingerprint, files = kit.code_fingerprint(paper)
-    record = {"quick": False, "fingerprint": fingerprint, "fingerprint_files": files, "figures": []} | changes
+    record = {"quick": False, "fingerprint": fingerprint, "fingerprint_files": files, "figures": [],
+              "torch_threads": 1, "cpu_capability": "AVX2", "blas": "mkl"} | changes
     path = kit.results_path(paper)
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(record))
@@ -130,6 +131,11 @@ def test_missing_stale_and_quick_results(repo):
     assert "results missing" in problems(tracker_text())[0][1]
     write_results(paper, quick=True)
     assert "--quick run" in problems(tracker_text())[0][1]
+    write_results(paper)
+    record = json.loads(kit.results_path(paper).read_text())
+    del record["cpu_capability"]
+    kit.results_path(paper).write_text(json.dumps(record))
+    assert "do not record the machine they ran on (cpu_capability)" in problems(tracker_text())[0][1]
     write_results(paper)
     paper.write_text('"""A docstring is prose."""\nfrom papers.kit.helper import H\nX = H  # so is this\n')
     assert not problems(tracker_text())

@@ -1,12 +1,13 @@
 """Tests for papers/seq2seq/bahdanau_attention.py: additive attention against a plain loop, the task, the
-claim in miniature, and bad input."""
+claim in miniature, the recorded run's control and quoted numbers, and bad input."""
 import math
 
 import pytest
 import torch
 
-from papers.kit.experiment import RunConfig
+from papers.kit.experiment import RunConfig, quoted_on_page, recorded_metrics
 from papers.kit.tasks import RESERVED
+from papers.seq2seq import bahdanau_attention as paper
 from papers.seq2seq.bahdanau_attention import (AdditiveAttention, Seq2Seq, experiment, source_position,
                                                translation_batch)
 
@@ -48,37 +49,64 @@ def test_decoder_outputs_and_alignment_shapes():
     assert Seq2Seq(RESERVED + 5, hidden=8, use_attention=False).translate(source)[1] is None
 
 
-# The claim in miniature: quick mode trains each model for 300 steps on sentences of 3 to 12 words and
-# tests at 4, 8 and 12 words. Averaged over those lengths, attention is far ahead.
-# Measured mean word accuracy (seeds 0, 1, 2): attention 0.43, 0.72, 0.77; final state only 0.21, 0.23, 0.23.
+def claim_metrics(seed: int) -> dict[str, float]:
+    metrics = experiment(RunConfig(seed=seed, quick=True)).metrics
+
+    def mean_over_lengths(name: str) -> float:
+        return sum(entry["mean"] for entry in metrics[name].values()) / len(metrics[name])
+
+    attention, no_attention = mean_over_lengths("accuracy_attention"), mean_over_lengths("accuracy_no_attention")
+    return {"attention": attention, "no_attention": no_attention, "gap": attention - no_attention}
+
+
+# The claim in miniature: quick mode trains each model for 300 steps on sentences of 3 to 12 words, over
+# seeds `seed` and `seed + 1`, and tests at 3, 6, 9 and 12 words. Averaged over those lengths and seeds,
+# attention is far ahead.
+# Measured (scripts/calibrate.py, seeds 0-2 at 1 thread, 2 threads and portable kernels, the same values in
+# all three): mean word accuracy with attention 0.62-0.79, final state only 0.29-0.30, gap 0.34-0.49
+# (seed 0: 0.34). Threshold 0.1, well below the smallest gap.
+@pytest.mark.claim
 def test_attention_beats_the_final_state_model():
-    metrics = experiment(RunConfig(quick=True)).metrics
-    attention = sum(metrics["accuracy_attention"]) / len(metrics["accuracy_attention"])
-    no_attention = sum(metrics["accuracy_no_attention"]) / len(metrics["accuracy_no_attention"])
-    assert attention > no_attention + 0.15
+    assert claim_metrics(0)["gap"] > 0.1
+
+
+# The control that makes the long-sentence collapse mean something: in the recorded full run, the model
+# without attention is trained well enough to translate short sentences almost perfectly (every seed), so
+# what it loses at 12 words is the fixed-length vector's doing, not an unfinished training run.
+def test_recorded_baseline_translates_short_sentences():
+    shortest = recorded_metrics(paper.__file__)["accuracy_no_attention"]["3"]
+    assert shortest["min"] > 0.9
+
+
+# The page quotes the recorded accuracies: both models at the shortest and the longest length, mean of seeds.
+def test_page_quotes_the_recorded_accuracies():
+    metrics = recorded_metrics(paper.__file__)
+    for name in ("accuracy_attention", "accuracy_no_attention"):
+        for length in ("3", "12"):
+            assert quoted_on_page(paper.__file__, f"{metrics[name][length]['mean']:.1%}"), (name, length)
 
 
 def test_bad_input_is_refused():
-    with pytest.raises(ValueError, match="attention_dim must be positive"):
+    with pytest.raises(ValueError, match="attention_dim must be a positive integer, got 0"):
         AdditiveAttention(4, 4, 0)
     attention = AdditiveAttention(4, 6, 5)
     keys = torch.randn(2, 3, 6)
-    with pytest.raises(ValueError, match="keys must be"):
+    with pytest.raises(ValueError, match=r"keys must have shape \[batch, source_len, 6\], got \(2, 3, 5\)"):
         attention.project_keys(torch.randn(2, 3, 5))
-    with pytest.raises(ValueError, match="query must be"):
+    with pytest.raises(ValueError, match=r"query must have shape \[batch, 4\], got \(2, 5\)"):
         attention.scores(torch.randn(2, 5), attention.project_keys(keys))
-    with pytest.raises(ValueError, match="do not match"):
+    with pytest.raises(ValueError, match=r"projected_keys must have shape .*dimension 0 \(batch\) should be 3"):
         attention.scores(torch.randn(3, 4), attention.project_keys(keys))
-    with pytest.raises(TypeError, match="mask must be a bool"):
+    with pytest.raises(TypeError, match="mask must have dtype torch.bool"):
         attention.scores(torch.randn(2, 4), attention.project_keys(keys), torch.ones(2, 3))
-    with pytest.raises(ValueError, match="mask must be"):
+    with pytest.raises(ValueError, match=r"mask must have shape \[batch=2, source_len=3\]"):
         attention.scores(torch.randn(2, 4), attention.project_keys(keys), torch.ones(2, 4, dtype=torch.bool))
     model = Seq2Seq(RESERVED + 3, hidden=4)
-    with pytest.raises(TypeError, match="source must be int64"):
+    with pytest.raises(TypeError, match="source must have dtype torch.int64"):
         model.translate(torch.zeros(2, 3))
-    with pytest.raises(ValueError, match="source ids must be in"):
+    with pytest.raises(ValueError, match="source must hold values in"):
         model.translate(torch.full((2, 3), RESERVED + 3))
-    with pytest.raises(ValueError, match="target must be"):
+    with pytest.raises(ValueError, match=r"target must have shape \[batch=2, \*\] \(2 dimensions\)"):
         model(torch.full((2, 3), RESERVED), torch.full((2,), RESERVED))
-    with pytest.raises(ValueError, match="source batch"):
+    with pytest.raises(ValueError, match=r"target must have shape .*dimension 0 \(batch\) should be 2"):
         model(torch.full((2, 3), RESERVED), torch.full((3, 3), RESERVED))

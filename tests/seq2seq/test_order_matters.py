@@ -57,22 +57,36 @@ def test_written_numbers_do_not_depend_on_input_order():
         assert torch.equal(numbers[:, shuffle].gather(1, shuffled_choices), numbers.gather(1, choices))
 
 
-# The claim in miniature (quick mode: sets of 6, 200 training steps, 0 versus 5 process steps), and the
-# invariance of the trained models' output to shuffling the test sets.
-# Measured exact-sort rate (seeds 0, 1, 2): 0 steps 0.21, 0.24, 0.24; 5 steps 0.24, 0.39, 0.34.
+def claim_metrics(seed: int) -> dict[str, float]:
+    metrics = experiment(RunConfig(seed=seed, quick=True)).metrics
+    (exact_0, exact_5), (invariant_0, invariant_5) = metrics["exact"], metrics["order_invariant"]
+    return {"exact_0": exact_0, "exact_5": exact_5, "gain": exact_5 - exact_0,
+            "invariant_0": invariant_0, "invariant_5": invariant_5}
+
+
+# The claim in miniature (quick mode: sets of 6, 400 training steps, 0 versus 5 process steps), and the
+# invariance of the trained models' output to shuffling the test sets. At 200 steps the 5-step model had not
+# always left the plateau of the 0-step one (gain 0.00 for seed 1 under portable kernels); by 400 it has.
+# Measured over seeds 0-2 at 1 thread and under portable kernels: exact-sort rate with 0
+# steps 0.35-0.40, with 5 steps 0.50-0.68, gain 0.10-0.31 (seed 0: 0.27-0.30; threshold 0.05); sets whose
+# output is unchanged by shuffling: 1.0 everywhere (threshold 0.99).
+# Invariance is asserted on 99% of the sets rather than on all: the shuffled set sums its softmax in another
+# order, and float32 rounding may flip a near-tie (the trained models' smallest top-2 logit gaps are about
+# 1e-5). The invariance itself is tested exactly, in float64, above.
+@pytest.mark.claim
 def test_process_steps_and_invariance_in_quick_mode():
-    metrics = experiment(RunConfig(quick=True)).metrics
-    assert metrics["order_invariant"] == [1.0, 1.0]
-    assert metrics["exact"][1] > metrics["exact"][0]
+    metrics = claim_metrics(0)
+    assert min(metrics["invariant_0"], metrics["invariant_5"]) > 0.99
+    assert metrics["gain"] > 0.05
 
 
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="process steps must be non-negative"):
         Process(4, steps=-1)
-    with pytest.raises(ValueError, match="memory must be"):
+    with pytest.raises(ValueError, match=r"memory must have shape \[batch, n, 4\], got \(2, 3, 5\)"):
         Process(4, steps=1)(torch.zeros(2, 3, 5))
     model = ReadProcessWrite(1, d=4)
-    with pytest.raises(TypeError, match="numbers must be floating point"):
+    with pytest.raises(TypeError, match="numbers must have dtype torch.float32, got torch.int64"):
         model(torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="numbers must be"):
         model(torch.zeros(2, 1))

@@ -84,28 +84,35 @@ def test_pointer_never_chooses_a_position_twice():
         assert torch.isneginf(logits[:, i][chosen]).all() and torch.isfinite(logits[:, i][~chosen]).all()
 
 
+def claim_metrics(seed: int) -> dict[str, float]:
+    metrics = experiment(RunConfig(seed=seed, quick=True)).metrics
+    return {name: metrics[name] for name in ("hull_area_coverage", "hull_exact", "tsp_pointer_ratio")}
+
+
 # The claim in miniature (quick mode: 250 steps, hulls of 6 points). The hull is learned fast: most of
 # its area is covered and about half the hulls come out exactly.
-# Measured (seeds 0, 1, 2): area coverage 0.96, 0.94, 0.93; exact 0.50, 0.52, 0.44.
+# Measured over seeds 0-2 at 1 thread, and seed 0 under portable kernels (the same values): area coverage
+# 0.93-0.96 (threshold 0.85), exact 0.44-0.52 (threshold 0.3).
 # Tours need far more training than a test can afford (at 250 steps they are no better than random:
-# ratio 1.25 for seeds 0, 1 and 2), so the TSP claim is measured only by the full run.
+# length 1.25x optimal for seeds 0, 1 and 2), so the TSP claim is measured only by the full run.
+@pytest.mark.claim
 def test_pointer_network_learns_convex_hulls():
-    metrics = experiment(RunConfig(quick=True)).metrics
+    metrics = claim_metrics(0)
     assert metrics["hull_area_coverage"] > 0.85
     assert metrics["hull_exact"] > 0.3
 
 
 def test_bad_input_is_refused():
     model = PointerNet(hidden=8)
-    with pytest.raises(TypeError, match="points must be floating point"):
+    with pytest.raises(TypeError, match="points must have dtype torch.float32, got torch.int64"):
         model(torch.zeros(2, 5, 2, dtype=torch.long), 6)
-    with pytest.raises(ValueError, match="points must be"):
+    with pytest.raises(ValueError, match=r"points must have shape \[batch, n, 2\], got \(2, 5, 3\)"):
         model(torch.zeros(2, 5, 3), 6)
     with pytest.raises(ValueError, match="steps must be in"):
         model(torch.zeros(2, 5, 2), 7)
-    with pytest.raises(TypeError, match="targets must be int64"):
+    with pytest.raises(TypeError, match="targets must have dtype torch.int64"):
         model(torch.zeros(2, 5, 2), 2, torch.zeros(2, 2))
-    with pytest.raises(ValueError, match="targets must be"):
+    with pytest.raises(ValueError, match="targets must hold values in"):
         model(torch.zeros(2, 5, 2), 2, torch.full((2, 2), 6))
     with pytest.raises(ValueError, match="a hull needs at least 3 points"):
         convex_hull([(0.0, 0.0), (1.0, 1.0)])

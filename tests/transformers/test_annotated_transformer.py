@@ -6,11 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from papers.kit.experiment import RunConfig
+from papers.kit.experiment import quoted_on_page, recorded_metrics
 from papers.kit.tasks import BOS, PAD, RESERVED
+from papers.transformers import annotated_transformer as paper
 from papers.transformers.annotated_transformer import (
-    EOS, MAX_LEN, MIN_LEN, VOCAB, decode_sequences, experiment, label_smoothing_loss, make_batch,
-    noam_optimizer, noam_rate, padded_copy_batch, padding_mask, smoothed_targets)
+    EOS, MAX_LEN, MIN_LEN, SYMBOLS, VOCAB, CopyTraining, count_seen, decode_sequences, held_out,
+    label_smoothing_loss, make_batch, noam_optimizer, noam_rate, padded_copy_batch, padding_mask, run_seed,
+    smoothed_targets, split_copy_batch)
 from papers.transformers.attention import Transformer, subsequent_mask
 
 
@@ -175,15 +177,71 @@ def test_greedy_decoding_matches_brute_force_and_cuts_at_eos() -> None:
         assert row == expected
 
 
-# ## The claim in miniature
+# ## Test data that never occurs in training
 #
-# A short run (quick mode: 300 steps, warm-up 100) already copies a third of the fresh sequences exactly,
-# where guessing would get almost none (about $10^{-4}$); the full run (2,000 steps) is the one that must
-# pass 95%. Quick-mode exact match, seeds 0, 1, 2: 34.9%, 32.5%, 42.4%.
+# The checksum holds out exactly one sequence in ten of each length: all $10^3$ sequences of length 3,
+# enumerated, give exactly 100.
+def test_checksum_holds_out_one_in_ten() -> None:
+    digits = torch.cartesian_prod(*[torch.arange(SYMBOLS)] * 3)  # [1000, 3]
+    source = torch.full((1000, MAX_LEN), PAD)
+    source[:, :3] = digits + RESERVED
+    assert int(held_out(source).sum()) == 100
+
+
+# The control: 2,000 training batches of 64 (more than a full run draws) and 1,000 test sequences share no
+# sequence, while the same number of draws without the split do share many (the short ones).
+def test_no_test_sequence_occurs_in_training() -> None:
+    train_stream = torch.Generator().manual_seed(0)
+    train, unsplit_train = set(), set()
+    for _ in range(2000):
+        train.update(map(tuple, split_copy_batch(64, train_stream, test=False)[0].tolist()))
+        unsplit_train.update(map(tuple, padded_copy_batch(64, train_stream)[0].tolist()))
+    test, target = split_copy_batch(1000, torch.Generator().manual_seed(1), test=True)
+    assert held_out(test).all() and target.shape == (1000, MAX_LEN + 2)
+    assert count_seen(test, train) == 0
+    assert count_seen(padded_copy_batch(1000, torch.Generator().manual_seed(1))[0], unsplit_train) > 100
+
+
+# The same, end to end: the sequences a short run actually trained on, against its test set.
+def test_run_reports_its_test_sequences_unseen() -> None:
+    result, history = run_seed(CopyTraining(steps=20, warmup=10, eval_every=10), seed=0)
+    assert result["test_seen_in_training"] == 0
+    assert history.steps("exact_match") == [9, 19]
+
+
+# ## The claim in miniature
+def claim_metrics(seed: int) -> dict[str, float]:
+    result, history = run_seed(CopyTraining(steps=500, warmup=100), seed)
+    return {"exact_match": result["exact_match"], "peak_learning_rate": max(history.values("lr"))}
+
+
+#
+# A short run (quick mode: 500 steps, warm-up 100) already copies a good part of the held-out sequences
+# exactly, where guessing would get almost none (about $10^{-4}$). At 500 steps exact match still swings from
+# one measurement to the next, so the margin is wide. Measured (scripts/calibrate.py and the same function
+# under portable kernels): 1 thread, seeds 0, 1, 2: 0.569, 0.323, 0.645; 2 threads, seed 0: 0.668 (seeds 1
+# and 2 not measured: a 2-thread run took ten minutes on the loaded machine); portable kernels, seeds 0, 1,
+# 2: 0.554, 0.512, 0.625. Range 0.323-0.668; threshold 0.1.
+@pytest.mark.claim
 def test_copy_task_learns() -> None:
-    metrics = experiment(RunConfig(seed=0, quick=True)).metrics
-    assert metrics["exact_match"] > 0.2
+    metrics = claim_metrics(0)
+    assert metrics["exact_match"] > 0.1
     assert metrics["peak_learning_rate"] == pytest.approx(noam_rate(100, 64, 100))
+
+
+# ## The recorded run
+#
+# The page quotes the recorded exact match, and the recorded test sets share no sequence with their runs'
+# training streams, while an unsplit draw would have.
+def test_page_quotes_recorded_numbers() -> None:
+    metrics = recorded_metrics(paper.__file__)
+    match = metrics["exact_match"]
+    for value in (match["mean"], *match["per_seed"].values()):
+        assert quoted_on_page(paper.__file__, f"{value:.1%}")
+    assert metrics["test_seen_in_training"]["max"] == 0
+    assert metrics["unsplit_seen_in_training"]["min"] > 100
+    assert quoted_on_page(paper.__file__, f"{metrics['unsplit_seen_in_training']['mean']:.0f}")
+    assert quoted_on_page(paper.__file__, f"{metrics['train_steps']:,} steps")
 
 
 # ## Bad input
@@ -192,15 +250,15 @@ def test_bad_input_rejected() -> None:
         smoothed_targets(torch.tensor([2]), 5, 1.0)
     with pytest.raises(ValueError, match="too small"):
         smoothed_targets(torch.tensor([1]), 2, 0.1)
-    with pytest.raises(ValueError, match="do not match labels"):
+    with pytest.raises(ValueError, match=r"logits must have shape \[4, vocab\]"):
         label_smoothing_loss(torch.zeros(3, 5), torch.zeros(4, dtype=torch.long), 0.1)
     with pytest.raises(ValueError, match="step counts from 1"):
         noam_rate(0, 64, 10)
-    with pytest.raises(ValueError, match="warmup must be positive"):
+    with pytest.raises(ValueError, match="warmup must be a positive integer, got 0"):
         noam_rate(1, 64, 0)
-    with pytest.raises(ValueError, match="source must be int64"):
+    with pytest.raises(TypeError, match="source must have dtype torch.int64"):
         make_batch(torch.zeros(2, 3), torch.zeros(2, 4, dtype=torch.long))
-    with pytest.raises(ValueError, match="batch sizes differ"):
+    with pytest.raises(ValueError, match=r"target must have shape .* dimension 0 \(batch\) should be 2"):
         make_batch(torch.zeros(2, 3, dtype=torch.long), torch.zeros(3, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="start symbol"):
         make_batch(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 1, dtype=torch.long))

@@ -20,7 +20,9 @@ def _seed():
 
 
 def ours_mha(bias: bool = True) -> MultiHeadAttention:
-    return MultiHeadAttention(D_MODEL, HEADS, bias=bias).double().eval()
+    mha = MultiHeadAttention(D_MODEL, HEADS, bias=bias).double().eval()
+    mha.keep_weights = True  # the tests compare the weights too
+    return mha
 
 
 def inputs():
@@ -228,13 +230,21 @@ def test_without_positional_encoding_the_encoder_is_permutation_equivariant():
 
 
 # ## The claim in miniature
+def claim_metrics(seed: int) -> dict[str, float]:
+    metrics = experiment(RunConfig(seed=seed, quick=True)).metrics
+    return {"with": metrics["token_accuracy_with_positional_encoding"],
+            "without": metrics["token_accuracy_without_positional_encoding"]}
+
+
 #
-# Quick mode: length 6, 300 steps. Greedy-decoding token accuracy measured with / without positional
-# encoding: seed 0: 0.760 / 0.245, seed 1: 0.813 / 0.242, seed 2: 0.819 / 0.245 (chance 0.1).
+# Quick mode: length 6, 300 steps. Greedy-decoding token accuracy (chance 0.1), measured over seeds 0-2 at 1
+# thread and under portable kernels: with positional encoding 0.76-0.83 (threshold 0.65), without
+# 0.24-0.25 (threshold 0.4).
+@pytest.mark.claim
 def test_reversal_needs_positional_encoding():
-    metrics = experiment(RunConfig(seed=0, quick=True)).metrics
-    assert metrics["token_accuracy_with_positional_encoding"] > 0.65
-    assert metrics["token_accuracy_without_positional_encoding"] < 0.4
+    metrics = claim_metrics(0)
+    assert metrics["with"] > 0.65
+    assert metrics["without"] < 0.4
 
 
 # ## Bad input
@@ -246,13 +256,13 @@ def test_heads_must_divide_d_model():
 
 def test_mismatched_embedding_size_is_named():
     mha = MultiHeadAttention(16, 4)
-    with pytest.raises(ValueError, match=r"key must be \[batch, len, d_model=16\], got \(2, 5, 8\)"):
+    with pytest.raises(ValueError, match=r"key must have shape \[batch=2, k_len, 16\], got \(2, 5, 8\)"):
         mha(torch.randn(2, 5, 16), torch.randn(2, 5, 8), torch.randn(2, 5, 16))
 
 
 def test_key_and_value_lengths_must_agree():
     mha = MultiHeadAttention(16, 4)
-    with pytest.raises(ValueError, match="key and value lengths differ: 5 and 6"):
+    with pytest.raises(ValueError, match=r"value must have shape \[batch=2, k_len=5, 16\], got \(2, 6, 16\)"):
         mha(torch.randn(2, 5, 16), torch.randn(2, 5, 16), torch.randn(2, 6, 16))
 
 
@@ -276,5 +286,5 @@ def test_positional_encoding_needs_even_size():
 
 
 def test_tokens_must_be_integer_batches():
-    with pytest.raises(ValueError, match=r"tokens must be int64 \[batch, len\]"):
+    with pytest.raises(TypeError, match=r"source must have dtype torch.int64, got torch.float32"):
         small_model().encode(torch.rand(2, 5))

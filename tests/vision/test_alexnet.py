@@ -44,25 +44,40 @@ def test_network_shapes_and_overlapping_pooling():
     assert len(pools) == 3 and all(p.kernel_size == 3 and p.stride == 2 for p in pools)
 
 
-@pytest.fixture(scope="module", name="digits32")
-def fixture_digits32() -> tuple[Split, Split]:
+def digits24() -> tuple[Split, Split]:
     data = digits()
     return standardised(resize(data.train, 24), resize(data.test, 24))
 
 
-def test_speed_both_reach_the_target_and_tanh_is_not_slower_at_this_scale(digits32):
-    # The paper's Figure 1 has ReLU six times faster than tanh; at this scale it is the other way round (the page
-    # says so). Steps to 25% training error on the 256-image probe, measured every 10 steps, seeds 0/1/2:
-    # ReLU (lr 0.01) 50/50/60, tanh (lr 0.03) 20/30/20.
-    seed_everything(0)
-    train, _ = digits32
+@pytest.fixture(scope="module", name="digits32")
+def fixture_digits32() -> tuple[Split, Split]:
+    return digits24()
+
+
+def speed_metrics(seed: int, digits32: tuple[Split, Split] | None = None) -> dict[str, float]:
+    """Steps to 25% training error on the 256-image probe (measured every 10 steps; inf if never reached)."""
+    seed_everything(seed)
+    train, _ = digits32 if digits32 is not None else digits24()
     probe = Split(train.x[:256], train.y[:256])
-    reached = {a: steps_to_error(training_error_curve(a, train, probe, 60, seed=0), 0.25)
+    reached = {a: steps_to_error(training_error_curve(a, train, probe, 60, seed=seed), 0.25)
                for a in ("relu", "tanh")}
-    assert reached["relu"] is not None and reached["tanh"] is not None
+    return {a: float("inf") if steps is None else float(steps) for a, steps in reached.items()}
+
+
+# The paper's Figure 1 has ReLU six times faster than tanh; at this scale it is the other way round (the page
+# says so). Steps to 25% training error on the 256-image probe, measured every 10 steps, over seeds 0-2 at
+# 1 thread and portable kernels: tanh (lr 0.03) 20-30 (threshold 40), ReLU (lr 0.01) 50, 60 or not within the
+# 60 steps (seed 1, portable kernels), so ReLU's arrival is not asserted, only that tanh gets there first.
+@pytest.mark.claim
+def test_speed_tanh_reaches_the_target_and_is_not_slower_at_this_scale(digits32):
+    reached = speed_metrics(0, digits32)
+    assert reached["tanh"] <= 40
     assert reached["tanh"] <= reached["relu"]
 
 
+# Seeded, the run repeats: dropout masks, shifts and batches are drawn again the same. The accuracies are
+# compared to within one image, not bit for bit, so that the check is about the seeding, not about the last bits.
+@pytest.mark.claim
 def test_train_test_gap_is_measured_in_evaluation_mode(digits32):
     seed_everything(0)
     train, test = digits32
@@ -70,7 +85,7 @@ def test_train_test_gap_is_measured_in_evaluation_mode(digits32):
     assert 0.0 <= run["test_accuracy"] <= 1.0 and 0.0 <= run["train_accuracy"] <= 1.0
     assert run["gap"] == pytest.approx(run["train_accuracy"] - run["test_accuracy"])
     again = train_test_gap(True, train, test, steps=20, seed=0)
-    assert again == run  # seeded: dropout masks, shifts and batches repeat
+    assert again == pytest.approx(run, abs=1.5 / len(test.y))
 
 
 def test_steps_to_error_reads_the_history():
@@ -92,5 +107,5 @@ def test_bad_inputs_are_refused():
         AlexNet(dropout=1.0)
     with pytest.raises(ValueError, match="five"):
         AlexNet(widths=(8, 8, 8))
-    with pytest.raises(ValueError, match=r"\[N, 1, H, W\]"):
+    with pytest.raises(ValueError, match=r"x must have shape \[N, 1, 24, 24\]"):
         AlexNet()(torch.zeros(2, 3, 32, 32))

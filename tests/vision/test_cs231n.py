@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.neighbors import KNeighborsClassifier
 
-from papers.kit.data import digits
+from papers.kit.data import Split, digits
 from papers.kit.experiment import RunConfig, seed_everything
+from papers.kit.vision import evaluate
 from papers.vision.cs231n import (KNearestNeighbor, SmallCNN, TwoLayerNet, affine, affine_backward,
                                   affine_forward, col2im, conv, conv_backward, conv_forward, experiment,
                                   im2col, max_pool, max_pool_backward, max_pool_forward, numerical_gradient,
@@ -129,21 +130,56 @@ def test_knn_on_digits_matches_scikit_learn():
     assert (knn.predict(data.test.x, 3).numpy() == reference.predict(flat(data.test.x))).all()
 
 
-@pytest.mark.parametrize("make", [lambda g: TwoLayerNet(64, 64, 10, g),
-                                  lambda g: SmallCNN(1, 8, 64, 10, 8, g)], ids=["two-layer net", "CNN"])
-def test_overfits_a_tiny_batch(make):
-    seed_everything(0)
-    gen = torch.Generator().manual_seed(0)
-    assert overfit_tiny_batch(make(gen), digits().train, size=25, steps=200, generator=gen) == 1.0
+TINY_NETWORKS = {"two_layer": lambda g: TwoLayerNet(64, 64, 10, g), "cnn": lambda g: SmallCNN(1, 8, 64, 10, 8, g)}
 
 
+def overfit_metrics(seed: int) -> dict[str, float]:
+    """Accuracy on, and mean loss over, 25 training images after 200 steps on them alone."""
+    train_split, metrics = digits().train, {}
+    for name, make in TINY_NETWORKS.items():
+        seed_everything(seed)
+        gen = torch.Generator().manual_seed(seed)
+        model = make(gen)
+        metrics[f"{name}_accuracy"] = overfit_tiny_batch(model, train_split, size=25, steps=200, generator=gen)
+        metrics[f"{name}_loss"] = evaluate(model, Split(train_split.x[:25], train_split.y[:25]))[0]
+    return metrics
+
+
+# The course's sanity check: both networks memorise 25 images (every one right, and a loss near zero).
+# Measured over seeds 0-2 at 1 thread and portable kernels: accuracy 1.0 throughout; loss 0.0015-0.0019
+# (two-layer net) and 0.0003-0.0005 (CNN), threshold 0.05.
+@pytest.mark.claim
+def test_overfits_a_tiny_batch():
+    metrics = overfit_metrics(0)
+    for name in TINY_NETWORKS:
+        assert metrics[f"{name}_accuracy"] == 1.0
+        assert metrics[f"{name}_loss"] < 0.05
+
+
+def claim_metrics(seed: int) -> dict[str, float]:
+    """The quick run's test errors (in images, of 449) and mean test cross-entropy per classifier."""
+    seed_everything(seed)
+    metrics = experiment(RunConfig(seed=seed, quick=True)).metrics
+    test_images = len(digits().test.y)
+    names = {"softmax": "softmax", "two-layer net": "two_layer", "CNN": "cnn"}
+    errors = {f"{short}_errors": round((1 - metrics["test_accuracy"][name]) * test_images)
+              for name, short in names.items()}
+    loss = {short: metrics["test_loss"][name] for name, short in names.items()}
+    return {**errors, **{f"{short}_loss": value for short, value in loss.items()},
+            "two_layer_over_softmax_loss": loss["two_layer"] / loss["softmax"],
+            "cnn_over_two_layer_loss": loss["cnn"] / loss["two_layer"]}
+
+
+# The quick run (600 steps) on the 449 test images. The accuracies alone are too close to call at this size: over
+# seeds 0-2 the softmax classifier gets 14-16 images wrong, the two-layer net 13-14 and the CNN 5-9, so the order
+# of the first two rests on one to three images. The mean test cross-entropy averages over every test image and
+# separates them, and barely moves between settings: measured over seeds 0-2 at 1 thread and portable kernels,
+# two-layer over softmax 0.77-0.81 (threshold 0.9), CNN over two-layer 0.52-0.71 (threshold 0.85).
+@pytest.mark.claim
 def test_claim_two_layer_net_beats_softmax_and_cnn_beats_both():
-    seed_everything(0)
-    test = experiment(RunConfig(quick=True)).metrics["test_accuracy"]
-    # Quick run (600 steps), seeds 0-3, test accuracy: softmax 0.964/0.969/0.964/0.962,
-    # two-layer 0.969/0.971/0.971/0.964, CNN 0.987/0.989/0.980/0.980; kNN 0.980 (no training).
-    assert test["two-layer net"] > test["softmax"]
-    assert test["CNN"] > test["two-layer net"] + 0.005
+    metrics = claim_metrics(0)
+    assert metrics["two_layer_over_softmax_loss"] < 0.9
+    assert metrics["cnn_over_two_layer_loss"] < 0.85
 
 
 def test_bad_inputs_are_refused():
@@ -160,7 +196,7 @@ def test_bad_inputs_are_refused():
         max_pool_forward(x, size=2, stride=0)
     with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
         im2col(torch.zeros(3, 4, 4), 2, 2)
-    with pytest.raises(ValueError, match="scores"):
+    with pytest.raises(ValueError, match=r"y must have shape \[N=4\]"):
         softmax_loss(torch.zeros(4, 10), torch.zeros(3, dtype=torch.long))
     with pytest.raises(TypeError, match="int64"):
         svm_loss(torch.zeros(4, 10), torch.zeros(4))

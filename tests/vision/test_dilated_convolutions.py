@@ -78,21 +78,30 @@ def test_labels_are_the_nearest_seed_by_brute_force():
         assert torch.all(agree | ties)
 
 
+def claim_metrics(seed: int) -> dict[str, float]:
+    """Held-out per-pixel accuracy of the quick run's two networks, and the gap between them."""
+    accuracy = experiment(RunConfig(seed=seed, quick=True)).metrics["pixel_accuracy"]
+    return {"context": accuracy["context module"], "undilated": accuracy["undilated stack"],
+            "gap": accuracy["context module"] - accuracy["undilated stack"]}
+
+
+# Quick run: 150 steps on 40x40 images, per-pixel accuracy on 64 held-out images (chance is 33%). Measured over
+# seeds 0-2 at 1 thread and portable kernels: context module 0.83-0.90 (threshold 0.7), undilated stack
+# 0.45-0.49 (threshold 0.6), gap 0.36-0.42 (threshold 0.25).
+@pytest.mark.claim
 def test_context_module_solves_what_the_undilated_stack_cannot():
-    # Quick run: 150 steps on 40x40 images. Measured over seeds 0, 1, 2 (on 128 held-out images): context
-    # module 82% / 84% / 90%, undilated stack 48% / 50% / 49% (chance is 33%).
-    accuracy = experiment(RunConfig(quick=True)).metrics["pixel_accuracy"]
-    assert accuracy["context module"] > 0.75
-    assert accuracy["undilated stack"] < 0.6
-    assert accuracy["context module"] - accuracy["undilated stack"] > 0.25
+    accuracy = claim_metrics(0)
+    assert accuracy["context"] > 0.7
+    assert accuracy["undilated"] < 0.6
+    assert accuracy["gap"] > 0.25
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="channels must be positive"):
+    with pytest.raises(ValueError, match="channels must be a positive integer"):
         ContextModule(0)
     with pytest.raises(ValueError, match="dilations must be a non-empty sequence of positive integers"):
         ContextModule(3, (1, 0, 2))
-    with pytest.raises(ValueError, match=r"expected input \[batch, 3, height, width\]"):
+    with pytest.raises(ValueError, match=r"x must have shape \[batch, 3, height, width\]"):
         ContextModule(3)(torch.randn(1, 2, 8, 8))
     with pytest.raises(ValueError, match="classes >= 2"):
         nearest_seed_batch(2, 10, 1, torch.Generator())

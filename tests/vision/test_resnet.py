@@ -125,27 +125,37 @@ def test_smoothed_is_a_trailing_mean():
     assert smoothed([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
 
 
-def test_degradation_in_miniature():
-    # Quick run: plain-8, plain-26 and resnet-26 on digits, 100 steps. Measured over seeds 0, 1, 2:
-    # final training loss 0.25 / 0.23 / 0.24 (plain-8), 1.38 / 1.40 / 1.39 (plain-26), 0.20 / 0.21 / 0.12
-    # (resnet-26); mean loss over the run 1.04 / 1.04 / 1.01, 1.73 / 1.85 / 1.78, 0.81 / 0.77 / 0.75.
-    metrics = experiment(RunConfig(quick=True)).metrics
+def claim_metrics(seed: int) -> dict[str, float]:
+    """The quick run's final training losses as ratios: degradation, and its fix by shortcuts."""
+    metrics = experiment(RunConfig(seed=seed, quick=True)).metrics
     shallow, deep, resnet = (metrics[k] for k in ("plain-8", "plain-26", "resnet-26"))
-    assert deep["final_train_loss"] > 3 * shallow["final_train_loss"]  # degradation: measured 5.5-6.2x
-    assert resnet["final_train_loss"] < deep["final_train_loss"] / 3  # shortcuts fix it: measured 6.6-12x
-    assert resnet["mean_train_loss"] < 0.9 * shallow["mean_train_loss"]  # and beat shallow: 0.74-0.78x
+    return {"deep_over_shallow": deep["final_train_loss"] / shallow["final_train_loss"],
+            "deep_over_resnet": deep["final_train_loss"] / resnet["final_train_loss"]}
+
+
+# Quick run: plain-8, plain-26 and resnet-26 on digits, 100 steps; final loss is the mean of the last 10 steps.
+# Measured over seeds 0-2 at 1 thread and portable kernels, and seed 0 at 2 threads: plain-26 over plain-8
+# 3.9-6.2 (threshold 2.5); plain-26 over resnet-26 3.1-11.7 (threshold 1.5: the runs diverge between settings,
+# 2 threads gave 3.1 where 1 thread gave 7.0 on the same seed). The paper's third point, the deep ResNet beating
+# the shallow plain net, is not asserted at this size: resnet-26's mean loss over the run is 0.74-0.91 of
+# plain-8's (0.91 under portable kernels), too close to parity for a margin.
+@pytest.mark.claim
+def test_degradation_in_miniature():
+    ratios = claim_metrics(0)
+    assert ratios["deep_over_shallow"] > 2.5  # degradation: the deeper plain net trains worse
+    assert ratios["deep_over_resnet"] > 1.5  # shortcuts fix it
 
 
 def test_bad_input():
     with pytest.raises(ValueError, match="stride must be 1 or 2"):
         BasicBlock(4, 4, stride=3)
-    with pytest.raises(ValueError, match="channels must be positive"):
+    with pytest.raises(ValueError, match="in_channels must be a positive integer"):
         BasicBlock(0, 4)
-    with pytest.raises(ValueError, match="blocks_per_stage must be positive"):
+    with pytest.raises(ValueError, match="blocks_per_stage must be a positive integer"):
         ResNet(0)
-    with pytest.raises(ValueError, match="width, classes and in_channels must be positive"):
+    with pytest.raises(ValueError, match="width must be a positive integer"):
         ResNet(1, width=0)
-    with pytest.raises(ValueError, match=r"expected input \[batch, 1, height, width\]"):
+    with pytest.raises(ValueError, match=r"x must have shape \[batch, 1, height, width\]"):
         ResNet(1)(torch.randn(2, 3, 8, 8))
-    with pytest.raises(ValueError, match=r"expected input \[batch, 4, height, width\]"):
+    with pytest.raises(ValueError, match=r"x must have shape \[batch, 4, height, width\]"):
         BasicBlock(4, 4)(torch.randn(4, 8, 8))
