@@ -20,7 +20,8 @@ p(C_i = j \mid C_1, \dots, C_{i-1}, \mathcal{P}) = \operatorname{softmax}_j\, u^
 
 where $e_j$ are the encoder's states and $d_i$ the decoder's. The output "vocabulary" is the input, so one
 network handles any number of points. Here the pointer is *masked*: a position already chosen gets
-$u^i_j = -\infty$, so no point is picked twice (the paper imposes the same constraint in its beam search).
+$u^i_j = -\infty$, so no point is picked twice, in training and in greedy decoding alike (the paper imposes
+the constraint only at inference, in its beam search).
 
 ## The experiments
 
@@ -35,12 +36,20 @@ to the optimum, next to the nearest-neighbour heuristic and a random tour.
 
 ![Predicted hulls and tours](results/pointer_networks.png)
 
-At this scale (about a minute of CPU per task, 1,200 training steps) the pointer network outputs about
-64% of the hulls of 10 points exactly and covers about 99.5% of their area: the hulls it gets wrong
-mostly miss a point that lies almost on an edge (the wrong hull in the figure). Its 6-city tours are on
-average about 2% longer than the optimum, and optimal outright about 60% of the time, against about 6%
-longer for nearest neighbour and about 34% for a random tour: the paper's claims in miniature. Its
-exact-hull rate stays below the paper's, which trained far longer on far more data.
+At this scale (about a minute of CPU per task, 1,200 training steps of 128 fresh examples; one seed,
+seed 0, tested on 1,000 fresh point sets) the pointer network outputs 64.4% of the hulls of 10 points
+exactly and covers 99.5% of their area. The wrong hull in the figure misses a point that lies almost on an
+edge; how often that is the failure is not measured. Its 6-city tours are on average 1.7% longer than the
+optimum (ratio 1.017), and optimal outright 59.5% of the time, against 5.8% longer for nearest neighbour
+and 34.2% for a random tour.
+
+The paper's claims, at its own scale (a single-layer LSTM of 256 or 512 units, SGD, a million training
+examples, beam search): 72.6% exact hulls and 99.9% area coverage on 50 points (Table 1), and tours
+nearly as short as the optimum on 5 cities (2.12 against 2.12) and 10 cities (2.88 against 2.87) (Table 2).
+The runs here are smaller in every way (128 units, Adam, about 150,000 examples, greedy decoding, 10 points
+and 6 cities), so they check the claims only in miniature: the tours are short, but not as close to optimal
+as the paper's, and the exact-hull rate on 10 points stays below the paper's on 50. Whether more training
+would close the gap is not tested here.
 """
 from __future__ import annotations
 

@@ -22,8 +22,10 @@ convolutions it grows linearly, $(2i + 1) \times (2i + 1)$.
 
 The paper's **context module** is such a stack, made to be plugged on top of any dense-prediction network: it
 takes $C$ feature maps (for instance class scores) and returns $C$ feature maps of the same size, each output
-pixel having seen a $67 \times 67$ window. It is *identity-initialised*, so that before training it passes its
-input through unchanged and training can only add context to it.
+pixel having seen a $67 \times 67$ window (the paper's Table 1). It is *identity-initialised*, so that before
+training it passes its input through unchanged; the paper reports that random initialisations "were not
+effective" for the module (Section 3). This page uses identity initialisation only and does not compare it
+with a random one.
 
 [The tests](../../tests/vision/test_dilated_convolutions.py) check the module against dilated convolutions
 written out tap by tap, the identity initialisation, the measured receptive fields against the analytic ones,
@@ -33,20 +35,29 @@ and the task's labels against a k-d tree's nearest neighbours (scipy).
 
 **Receptive fields, measured.** The receptive field of an output pixel is the set of input pixels its value
 depends on: the nonzero region of $\partial y_{\text{centre}} / \partial x$. We measure it with autograd for
-stacks of $i$ layers, dilated and not, and find the analytic sizes exactly.
+stacks of $i$ layers, dilated and not, and find the analytic sizes exactly: $3, 7, 15, \dots, 511$ for
+dilations $1, 2, \dots, 128$ against $3, 5, 7, \dots, 17$ undilated, and $3, 5, 9, 17, 33, 65, 67$ across the
+layers of the basic module.
 
 ![Receptive field against depth](results/dilated_convolutions-receptive_field.png)
 
 **A task that needs context.** Each $40 \times 40$ image holds three single-pixel seeds, one per class, at
 random places (one input channel per class); every pixel is to be labelled with the class of the *nearest*
-seed, a Voronoi diagram. A pixel may be thirty pixels from any seed, so the answer needs wide context. Two
-networks of the same depth and exactly the same parameters are trained: the context module, and the same stack
-with all dilations set to 1, whose receptive field is $15 \times 15$.
+seed, a Voronoi diagram. A pixel may be forty pixels from every seed, so the answer needs wide context. This
+task is ours: the paper evaluates the module on Pascal VOC 2012 semantic segmentation, on top of its front-end
+network (Section 5). Two networks of the same depth and the same number of parameters are trained for 600
+steps on the same batches: the context module, and the same stack with all dilations set to 1, whose
+receptive field is $15 \times 15$.
 
 ![Accuracy against distance to the nearest seed](results/dilated_convolutions.png)
 
-The undilated stack labels the pixels within its reach and guesses beyond them; the context module labels the
-whole image. The results table gives the per-pixel accuracy of both.
+Per-pixel accuracy on 256 held-out images is 90.6% for the context module and 52.7% for the undilated stack
+(one seed). The undilated stack labels the pixels within its reach almost perfectly (99.8% and 99.5% in the
+distance bins centred at 2 and 6 pixels) and is near chance (one in three) from 10 pixels on. The context
+module does not label the whole image: its accuracy falls with distance too, from 98.9% at 2 pixels to 93.5%
+at 14, 62.7% at 30 and 35.8% at 38, so beyond its reach of 33 pixels, and already somewhat inside it, it also
+fails. Its advantage is in the wide band between the two reaches. The results table gives the accuracy by
+distance for both.
 """
 from __future__ import annotations
 
