@@ -67,13 +67,13 @@ always predicting the mean energy scores 4.39. The MPNN's error is 0.24 times th
 types (0.24, 0.29, 0.18). Neither baseline is short of training or held back by its readout: each is compared
 with the best any model given its inputs can do for the squared error, the conditional mean of the energy.
 Without bond types that is the energy averaged over the bond types given the atoms and the graph (3.59 over
-the seeds; the dotted line in the figure, which shows the first seed), and the baseline sits 3 to 4% above it
-on every seed; from the atoms alone it is the expected energy given the atom types (4.09 over the seeds; the
+the seeds; the dotted line in the figure, which shows the first seed), and the baseline sits 2.9 to 3.8% above it
+(one value per seed); from the atoms alone it is the expected energy given the atom types (4.09 over the seeds; the
 dash-dotted line), and the network without edges sits at most 2% above it. What the baselines lack is
 information, not fitting. The MPNN is still far from exact after 700 steps on 2,000 molecules, though the
 target is a deterministic function of the graph; its curve flattens as the cosine schedule brings the learning
 rate to zero, and whether a longer run or more molecules would take it lower is not measured here. The claim
-reproduced is the gap, already wide at step 300 on every seed.
+reproduced is the gap; in the figure (the first seed) it is already wide at step 300.
 """
 from __future__ import annotations
 

@@ -50,10 +50,11 @@ the named object's shape suffice). The questions about the closest and the farth
 ones in the full sense, and there the RN reaches 87.0% and 91.2% while the MLP stays at 66.0% and 71.1%,
 close to the level of the best guess that ignores positions, the shape most common among the other five
 objects, right with probability $\sum_k \binom5k 2^{-5} \max(k, 5 - k) / 5 = 22/32 \approx 69\%$ (if the
-shapes are equally likely and independent). The right panel shows the mean relational accuracy during
-training: the two models start level, the MLP flattens out after about 8,000 steps, and the RN's accuracy is
-still rising at 16,000, so it has not converged. The paper reports a similar split on its pixel version of
-the task (RN above 94% on relational questions, a CNN with an MLP head plateauing at 63%), but gives the
+shapes are equally likely and independent). The right panel shows the mean relational accuracy during training
+(seed 0, read off the figure; the curve is not in the results file): the two models start level, the MLP
+flattens out after about 8,000 steps, and the RN's accuracy is still rising at 16,000, so it has not
+converged. The paper reports a similar split on its pixel version of the task (RN above 94% on relational
+questions, a CNN with an MLP head plateauing at 63%), but gives the
 relational accuracy only as a group; here the MLP counts perfectly and fails only on closest and farthest.
 A single full run (seed 0); the test below checks the early part of the gap on three seeds.
 """

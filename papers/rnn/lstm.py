@@ -62,15 +62,15 @@ roughly 0.6 per step (`memory_decay_per_step_untrained` in the results measures 
 40), so across 20 steps it loses four to five orders of magnitude, and across 40 twice that: almost
 nothing of the error at the query reaches the first symbol to teach the network to keep it.
 
-The LSTM's gradient before training hardly shrinks at all (a factor close to 1 per step), because its
-forget gates start open. That initialisation is what makes the difference here. The LSTM whose forget
-biases start at PyTorch's 0 (cyan) loses its gradient before training about as fast as the RNN, by a
-factor of roughly 0.6 to 0.7 per step, and in our checks it did not learn these lags in this budget either:
-its recall stayed near chance, like the RNN's (the results give it for every seed). So the LSTM's advantage
-is a path along which the memory and its gradient pass unchanged *when the gates are open*, and an LSTM
-whose gates start half shut does not find it from long lags alone. The vanilla RNN was given no comparable
-help: initialising its recurrent weights at the identity, as Le, Jaitly and Hinton (2015) do for ReLU RNNs,
-would be the analogue, and is not tried here.
+The LSTM's gradient before training hardly shrinks at all (a factor close to 1 per step), because its forget
+gates start open. That initialisation is what makes the difference here. The LSTM whose forget biases start at
+exactly 0 (cyan; PyTorch's initialisation puts them near 0) loses its gradient before training about as fast
+as the RNN, by a factor of roughly 0.6 to 0.7 per step, and in the recorded run it did not learn these lags in this
+budget either: its recall stayed near chance, like the RNN's (the results give it for every seed). So the
+LSTM's advantage is a path along which the memory and its gradient pass unchanged *when the gates are open*,
+and an LSTM whose gates start half shut does not find it from long lags alone. The vanilla RNN was given no
+comparable help: initialising its recurrent weights at the identity, as Le, Jaitly and Hinton (2015) do for
+ReLU RNNs, would be the analogue, and is not tried here.
 """
 from __future__ import annotations
 

@@ -64,15 +64,16 @@ def claim_metrics(seed: int) -> dict[str, float]:
 # attention is far ahead.
 # Measured (scripts/calibrate.py, seeds 0-2 at 1 thread, 2 threads and portable kernels, the same values in
 # all three): mean word accuracy with attention 0.62-0.79, final state only 0.29-0.30, gap 0.34-0.49
-# (seed 0: 0.34). Threshold 0.1, well below the smallest gap.
+# (seed 0: 0.34). Threshold 0.2, below the smallest gap with a margin of 0.14.
 @pytest.mark.claim
 def test_attention_beats_the_final_state_model():
-    assert claim_metrics(0)["gap"] > 0.1
+    assert claim_metrics(0)["gap"] > 0.2
 
 
 # The control that makes the long-sentence collapse mean something: in the recorded full run, the model
-# without attention is trained well enough to translate short sentences almost perfectly (every seed), so
-# what it loses at 12 words is the fixed-length vector's doing, not an unfinished training run.
+# without attention is trained well enough to translate short sentences almost perfectly (every seed), so its
+# loss at 12 words is not a model that never learnt the task; whether much longer training would recover the
+# long sentences is not measured (the page says so).
 def test_recorded_baseline_translates_short_sentences():
     shortest = recorded_metrics(paper.__file__)["accuracy_no_attention"]["3"]
     assert shortest["min"] > 0.9

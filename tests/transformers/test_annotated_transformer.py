@@ -221,11 +221,11 @@ def claim_metrics(seed: int) -> dict[str, float]:
 # one measurement to the next, so the margin is wide. Measured (scripts/calibrate.py and the same function
 # under portable kernels): 1 thread, seeds 0, 1, 2: 0.569, 0.323, 0.645; 2 threads, seed 0: 0.668 (seeds 1
 # and 2 not measured: a 2-thread run took ten minutes on the loaded machine); portable kernels, seeds 0, 1,
-# 2: 0.554, 0.512, 0.625. Range 0.323-0.668; threshold 0.1.
+# 2: 0.554, 0.512, 0.625. Range 0.323-0.668 (seed 0, the one asserted: 0.554-0.668); threshold 0.25.
 @pytest.mark.claim
 def test_copy_task_learns() -> None:
     metrics = claim_metrics(0)
-    assert metrics["exact_match"] > 0.1
+    assert metrics["exact_match"] > 0.25
     assert metrics["peak_learning_rate"] == pytest.approx(noam_rate(100, 64, 100))
 
 
