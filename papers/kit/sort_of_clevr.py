@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import torch
 
-from papers.kit.checks import check_positive, check_tensor
+from papers.kit.checks import check_ids, check_positive, check_tensor
 
 COLOURS = ("red", "green", "blue", "orange", "grey", "yellow")
 SHAPES = ("square", "circle")
@@ -125,14 +125,9 @@ def encode_objects(scenes: Scenes, dtype: torch.dtype = torch.float32) -> torch.
 # Questions as vectors `[batch, 12]`: the colour asked about and the kind of question, both one-hot.
 def encode_questions(colours: torch.Tensor, kinds: torch.Tensor,
                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    if colours.shape != kinds.shape or colours.dim() != 1:
-        raise ValueError(f"colours {tuple(colours.shape)} and kinds {tuple(kinds.shape)} must be the same "
-                         "[batch] shape")
+    sizes = check_ids("colours", colours, ["batch"], len(COLOURS))
+    check_ids("kinds", kinds, ["batch"], len(KINDS), sizes=sizes)
     check_float_dtype(dtype)
-    for name, ids, count in (("colours", colours, len(COLOURS)), ("kinds", kinds, len(KINDS))):
-        check_tensor(name, ids, ["batch"], dtype=torch.long)
-        if ((ids < 0) | (ids >= count)).any():
-            raise ValueError(f"{name} must be in [0, {count}), got {ids.tolist()}")
     colour = torch.nn.functional.one_hot(colours, len(COLOURS)).to(dtype)
     kind = torch.nn.functional.one_hot(kinds, len(KINDS)).to(dtype)
     return torch.cat([colour, kind], dim=-1)

@@ -85,7 +85,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from papers.kit.checks import check_positive, check_tensor
+from papers.kit.checks import check_ids, check_positive, check_tensor
 from papers.kit.experiment import Outcome, RunConfig, over_seeds, run_paper
 from papers.kit.training import optimizer_step, train_loop
 
@@ -109,18 +109,11 @@ class Graphs:
 
     def __post_init__(self) -> None:
         sizes = check_tensor("nodes", self.nodes, ["nodes", "node_dim"])
-        check_tensor("edges", self.edges, [2, "edges"], dtype=torch.long, sizes=sizes, allow_empty=True)
+        check_positive("num_graphs", self.num_graphs, integer=True)
+        check_ids("edges", self.edges, [2, "edges"], sizes["nodes"], sizes=sizes, allow_empty=True)
         check_tensor("edge_features", self.edge_features, ["edges", "edge_dim"], dtype=self.nodes.dtype,
                      sizes=sizes, allow_empty=True)
-        check_tensor("graph", self.graph, ["nodes"], dtype=torch.long, sizes=sizes)
-        check_positive("num_graphs", self.num_graphs, integer=True)
-        nodes = sizes["nodes"]
-        if self.edges.numel() and (self.edges.min() < 0 or self.edges.max() >= nodes):
-            raise ValueError(f"edges must index nodes in [0, {nodes}), got range "
-                             f"[{self.edges.min()}, {self.edges.max()}]")
-        if (self.graph.min() < 0 or self.graph.max() >= self.num_graphs):
-            raise ValueError(f"graph ids must be in [0, {self.num_graphs}), got range "
-                             f"[{self.graph.min()}, {self.graph.max()}]")
+        check_ids("graph", self.graph, ["nodes"], self.num_graphs, sizes=sizes)
 
 
 # ## Messages from an edge network

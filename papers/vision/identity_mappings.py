@@ -325,7 +325,7 @@ def train_with_warm_up(model: nn.Module, data: Split, evaluation: Split, steps: 
 
     def after_step(opt: torch.optim.Optimizer, _args: object, _kwargs: object) -> None:
         taken[0] += 1
-        if taken[0] == steps // 5:
+        if taken[0] == max(steps // 5, 1):
             for group in opt.param_groups:
                 group["lr"] = lr
 

@@ -267,7 +267,8 @@ BAD_INPUTS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
      lambda: sort_of_clevr.Scenes(torch.zeros(2, 3).long(), torch.zeros(2, 4).long(), torch.zeros(2, 3, 2)),
      ValueError, r"^shapes must have shape \[batch=2, objects=3\]"),
     ("encode questions colour out of range",
-     lambda: sort_of_clevr.encode_questions(labels(0, 6), labels(0, 1)), ValueError, r"^colours must be in \[0, 6\)"),
+     lambda: sort_of_clevr.encode_questions(labels(0, 6), labels(0, 1)), ValueError,
+     r"^colours must hold values in \[0, 6\)"),
     ("encode questions integer dtype",
      lambda: sort_of_clevr.encode_questions(labels(0, 1), labels(0, 1), dtype=torch.long), TypeError,
      r"^dtype must be a floating-point"),
@@ -294,12 +295,8 @@ def meta(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 
 
 def meta_graphs() -> mp.Graphs:
-    # `Graphs` checks that its ids are in range, which needs their values; meta tensors have none, so the
-    # batch is built without `__post_init__`.
-    batch = object.__new__(mp.Graphs)
-    batch.__dict__.update(nodes=meta(5, 4), edges=meta(2, 6, dtype=torch.long), edge_features=meta(6, 3),
-                          graph=meta(5, dtype=torch.long), num_graphs=2)
-    return batch
+    return mp.Graphs(nodes=meta(5, 4), edges=meta(2, 6, dtype=torch.long), edge_features=meta(6, 3),
+                     graph=meta(5, dtype=torch.long), num_graphs=2)
 
 
 MODELS: list[tuple[str, Callable[[], nn.Module], Callable[[], tuple], tuple[int, ...]]] = [

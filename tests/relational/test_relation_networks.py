@@ -181,5 +181,5 @@ def test_bad_input_is_rejected():
         answers(scenes, scenes.colours[:, 0], torch.tensor([0, 6]))
     with pytest.raises(ValueError, match=r"positions must have shape \[batch=2, objects=3, 2\]"):
         Scenes(scenes.colours, scenes.shapes, scenes.positions[..., :1])
-    with pytest.raises(ValueError, match="must be the same"):
+    with pytest.raises(ValueError, match=r"kinds must have shape \[batch=2\]"):
         encode_questions(torch.tensor([0, 1]), torch.tensor([0]))
