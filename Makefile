@@ -42,6 +42,7 @@ check: env
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory claims-portable
 	$(BIN)/pylint --score=n papers scripts tests
+	$(BIN)/python scripts/lint_docstrings.py
 	$(BIN)/python scripts/tracker.py check
 	$(BIN)/python scripts/tracker.py status
 

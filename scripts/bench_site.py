@@ -31,10 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 # pylint: disable=wrong-import-position
+from literate.math import protect_markdown  # noqa: E402
 from literate.parse import LiterateError, parse_source  # noqa: E402
 
 AREAS = 10
-MATH = re.compile(r"(\$\$?)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
+# Displayed math (which may start on the line after its `$$`), then inline math.
+MATH = re.compile(r"(\$\$)(.+?)\$\$|(\$)(?=\S)([^$]+?)(?<=\S)\$", re.DOTALL)
 LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
@@ -42,27 +44,36 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
 
 # ## The pages
 #
-# Templates: every paper file of the project that renders (a file another author is still fixing is skipped).
+# Templates: every paper file of the project that renders cleanly (a file another author is still fixing, one
+# that does not parse or leaves a `$` as text, is skipped).
 def templates() -> list[tuple[str, str]]:
     found = []
     for path in sorted((ROOT / "papers").rglob("*.py")):
         if path.name == "__init__.py" or "results" in path.parts:
             continue
         text = path.read_text(encoding="utf-8")
-        try:
-            parse_source(path.name, text)
-        except LiterateError:
-            continue
-        found.append((path.stem, text))
+        if renders_cleanly(path.name, text):
+            found.append((path.stem, text))
     if not found:
         raise SystemExit("no paper file renders: nothing to benchmark")
     return found
 
 
+def renders_cleanly(name: str, text: str) -> bool:
+    try:
+        doc = parse_source(name, text)
+    except LiterateError:
+        return False
+    strays: list[str] = []
+    for section in doc.sections:
+        protect_markdown(section.markdown, lambda tex, display: "", strays.append)
+    return not strays
+
+
 # One variant: its own title, its own math, figures that exist, and no links to files the copy lacks.
 def variant(text: str, index: int, repo: Path, folder: str) -> str:
     text = re.sub(r"^title: (.*)$", rf"title: \1 ({index})", text, count=1, flags=re.MULTILINE)
-    text = MATH.sub(lambda m: f"{m.group(1)}{{}}^{{{index}}}{m.group(2)}{m.group(1)}", text)
+    text = MATH.sub(lambda m: _distinct(m, index), text)
 
     def link(match: re.Match[str]) -> str:
         image, label, target = match.groups()
@@ -76,6 +87,11 @@ def variant(text: str, index: int, repo: Path, folder: str) -> str:
         return label
 
     return LINK.sub(link, text)
+
+
+def _distinct(match: re.Match[str], index: int) -> str:
+    fence = match.group(1) or match.group(3)
+    return f"{fence}{{}}^{{{index}}}{match.group(2) or match.group(4)}{fence}"
 
 
 def make_repo(repo: Path, pages: int) -> list[Path]:

@@ -12,6 +12,10 @@ Part A entries start with their catalog number in bold; Part B entries with thei
 separated by ` · `: `page` (the paper's file), `tests` (its test file) and, for a paper spread over several
 files, one `file` link per extra file. A ` · note: ...` may end the line.
 
+A ticked line ends with a note that opens with its verdict: whether the paper's claim, measured in miniature
+over seeds, held at this scale (`held:`), held only in part or narrowly (`held weakly:`) or did not
+(`not held:`), followed by what was measured. The home page's dashboard shows the verdict on the paper's card.
+
 The rule for paper files: every `.py` under `papers/` must be linked from a line, except `__init__.py` files and
 the experiment kit in `papers/kit/`, whose files are shared helpers rather than papers.
 """
@@ -28,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACKER = ROOT / "tracker.md"
+# How a ticked line's note opens: the claim held, held in part or narrowly, or did not hold at this scale.
+VERDICTS = ("held: ", "held weakly: ", "not held: ")
 CATALOG = ROOT.parent / "shared" / "catalog.md"
 
 sys.path.insert(0, str(ROOT))
@@ -219,6 +225,9 @@ def _check_entry(entry: Entry) -> list[str]:
         problems.append("ticked but has no tests link")
     if problems:
         return problems
+    if not entry.note.startswith(VERDICTS):
+        problems.append(f"ticked, so its note must open with a verdict ({', '.join(v.strip() for v in VERDICTS)}), "
+                        f"got {entry.note[:30]!r}")
     page_path, tests_path = ROOT / page[0], ROOT / tests[0]
     if page_path.suffix != ".py" or not page_path.is_relative_to(ROOT / "papers"):
         return [f"page must be a .py file under papers/, got {page[0]}"]

@@ -1,21 +1,28 @@
 """Which files of the repository become pages, under which names, and the navigation built from them.
 
 * Every `.py` file under `papers/` is a page, `papers/<area>/<name>.py` at `papers/<area>/<name>/`, except an
-  `__init__.py` that holds nothing but a short docstring without front matter: that one only names its area.
-  An `__init__.py` with front matter (like the kit's) or with code is its folder's index page.
+  `__init__.py` that holds nothing but a one-line docstring without front matter or links: that one only names
+  its area. An `__init__.py` with front matter (like the kit's), code, or a longer introduction is its
+  folder's index page.
 * A `.py` file under `tests/` that `tracker.md` or a paper's prose links to is a page too.
 * The navigation has Home, the tracker, then one section per folder of `papers/` (the kit last), labelled by
   the folder's `__init__.py` (its title, or its docstring's first line) or else by the folder's name, each
-  listing its pages by their front-matter titles. The home page lists them too, with their summaries.
+  listing its pages by their front-matter titles, then Tests, the test pages by area, each labelled by the
+  paper it tests. So every page is in the navigation and has previous and next links.
+* A paper and its tests are paired by the tracker's lines (`[page](...) · [tests](...)`) or by their names
+  (`papers/<area>/<name>.py`, `tests/<area>/test_<name>.py`); their pages link each other.
+* The home page is the dashboard of the tracker ([dashboard](dashboard.py)).
 """
 from __future__ import annotations
 
 import hashlib
 import pickle
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import dashboard
 from .cache import write_atomically
 from .links import is_relative, link_targets, resolve
 from .parse import Document, LiterateError, parse_file
@@ -115,6 +122,8 @@ def save_parse_cache(path: Path) -> None:
 class Catalog:
     sources: list[Source]
     labels: dict[str, str]
+    root: Path | None = None
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # (paper, tests) repository paths
 
     def label(self, folder: str) -> str:
         return self.labels.get(folder) or folder_label(folder.rpartition("/")[2])
@@ -128,7 +137,45 @@ def discover(root: Path) -> Catalog:
     known = {source.repo_path for source in sources}
     linked = _linked_python_files(root, sources)
     sources += _sources(root, sorted(linked - known))
-    return Catalog(sources, {folder: label for folder, label in labels.items() if label})
+    tracker = root / TRACKER
+    tracker_text = tracker.read_text(encoding="utf-8") if tracker.is_file() else ""
+    pairs = paper_test_pairs(tracker_text, {source.repo_path for source in sources})
+    pairs += [pair for pair in _prose_pairs(sources) if pair not in pairs]
+    return Catalog(sources, {folder: label for folder, label in labels.items() if label}, root, pairs)
+
+
+# ## Papers and their tests
+#
+# Pairs (paper, tests) as repository paths, from the tracker's lines and the naming convention, kept where both
+# are pages of the site.
+TRACKER_PAGE = re.compile(r"\[page\]\(([^)\s]+\.py)\)")
+TRACKER_TESTS = re.compile(r"\[tests\]\(([^)\s]+\.py)\)")
+
+
+# A test page that no tracker line pairs is paired with the papers whose prose links it.
+def _prose_pairs(sources: list[Source]) -> list[tuple[str, str]]:
+    tests = {source.repo_path for source in sources if source.is_test}
+    pairs = []
+    for source in sources:
+        if not source.is_test:
+            linked = {resolve(source.repo_path, t) for t in link_targets(source.prose) if is_relative(t)}
+            pairs += [(source.repo_path, test) for test in sorted(linked & tests)]
+    return pairs
+
+
+def paper_test_pairs(tracker_text: str, pages: set[str]) -> list[tuple[str, str]]:
+    pairs: dict[tuple[str, str], None] = {}
+    for line in tracker_text.splitlines():
+        page, tests = TRACKER_PAGE.search(line), TRACKER_TESTS.search(line)
+        if page and tests and page.group(1) in pages and tests.group(1) in pages:
+            pairs.setdefault((page.group(1), tests.group(1)))
+    for path in sorted(pages):
+        if path.startswith(f"{PAPERS}/"):
+            folder, _, name = path[len(PAPERS) + 1:].rpartition("/")
+            tests = f"{TESTS}/{folder}/test_{name}" if folder else f"{TESTS}/test_{name}"
+            if tests in pages:
+                pairs.setdefault((path, tests))
+    return list(pairs)
 
 
 def _folder_title(source: Source) -> str | None:
@@ -174,7 +221,9 @@ def _is_page(source: Source) -> bool:
     if not source.repo_path.endswith("/__init__.py"):
         return True
     has_code = any(line.text.strip() for section in source.doc.sections for line in section.code)
-    return bool(source.doc.meta) or has_code
+    prose = source.prose.strip()
+    introduction = "\n" in prose or "](" in prose  # more than a one-line label, or a link to check
+    return bool(source.doc.meta) or has_code or introduction
 
 
 def _linked_python_files(root: Path, sources: list[Source]) -> set[str]:
@@ -203,7 +252,33 @@ def navigation(found: Catalog, docs_pages: list[str], has_tracker: bool) -> list
         nav.append({"Tracker": TRACKER})
     papers = [source for source in found.sources if not source.is_test]
     nav += _folder_nav(PAPERS, papers, found)
+    tests = _tests_nav(found)
+    if tests:
+        nav.append({"Tests": tests})
     return nav
+
+
+# The test pages grouped by the area of the paper they test (or their own folder), in the papers' order.
+def _tests_nav(found: Catalog) -> list[Any]:
+    by_path = {source.repo_path: source for source in found.sources}
+    groups: dict[str, list[Any]] = {}
+    for source in sorted((s for s in found.sources if s.is_test), key=lambda s: s.repo_path):
+        papers = [by_path[paper] for paper, test in found.pairs if test == source.repo_path and paper in by_path]
+        area = (papers[0].repo_path if papers else source.repo_path).split("/")[1:-1]
+        label = _test_label(source, papers[0] if papers else None, found)
+        groups.setdefault("/".join(area), []).append({label: source.src_uri})
+    ordered = sorted(groups, key=lambda area: (area == KIT, area))
+    return [{found.label(f"{PAPERS}/{area}") if area else "Other": groups[area]} for area in ordered]
+
+
+def _test_label(source: Source, paper: Source | None, found: Catalog) -> str:
+    if source.doc.title or paper is None:
+        return source.nav_label if source.doc.title else folder_label(source.repo_path.rpartition("/")[2][:-3])
+    siblings = [test for other, test in found.pairs if other == paper.repo_path]
+    if len(siblings) > 1:
+        stem = source.repo_path.rpartition("/")[2][:-3].removeprefix("test_")
+        return f"{paper.nav_label}: {folder_label(stem)}"
+    return paper.nav_label
 
 
 def _folder_nav(folder: str, sources: list[Source], found: Catalog) -> list[Any]:
@@ -234,12 +309,18 @@ def _index_first(source: Source) -> tuple[bool, str]:
     return not source.repo_path.endswith("__init__.py"), source.nav_label.lower()
 
 
-# The home page's list of papers by area, as Markdown with links relative to the page (`from_path`, a
-# repository path such as `docs/index.md`).
+# The home page's dashboard of the tracker, as Markdown with links relative to the page (`from_path`, a
+# repository path such as `docs/index.md`); without a tracker, the list of papers by area.
 def home_contents(found: Catalog, from_path: str, has_tracker: bool) -> str:
     up = "../" * from_path.count("/")
-    lines = [f"The [tracker]({up}{TRACKER}) lists every paper with its progress.", ""] if has_tracker else []
     papers = [source for source in found.sources if not source.is_test]
+    if has_tracker and found.root is not None:
+        sections = dashboard.parse_tracker((found.root / TRACKER).read_text(encoding="utf-8"))
+        summaries = {source.repo_path: source.doc.summary or "" for source in papers}
+        context = dashboard.Context(found.root, summaries, up)
+        intro = f"The [tracker]({up}{TRACKER}) lists every paper; here is each one with its result."
+        return intro + "\n\n" + dashboard.dashboard(sections, context)
+    lines = []
     folders = [PAPERS] + [f"{PAPERS}/{name}" for name in subfolders(PAPERS, papers)]
     for folder in folders:
         inside = [s for s in papers if s.repo_path.rpartition("/")[0] == folder
@@ -247,8 +328,8 @@ def home_contents(found: Catalog, from_path: str, has_tracker: bool) -> str:
         if inside and folder != PAPERS:
             lines += [f"### {found.label(folder)}", ""]
         for source in sorted(inside, key=_index_first):
-            summary = f": {source.doc.summary}" if source.doc.summary else ""
-            title = source.title.replace("[", "\\[").replace("]", "\\]")
+            summary = f": {dashboard.markdown_text(source.doc.summary)}" if source.doc.summary else ""
+            title = dashboard.markdown_text(source.title)
             lines.append(f"* [{title}]({up}{source.repo_path}){summary}")
         lines.append("")
     return "\n".join(lines)

@@ -62,7 +62,7 @@ def split_prose(content: str, count: int) -> list[str]:
 # Material's search then indexes the prose alone, and its HTML parser skips thousands of highlighting tags.
 def assemble(doc: Document, content: str) -> str:
     prose = split_prose(content, len(doc.sections))
-    rows = [_row(index, balance_html(part), CODE_SLOT.format(index) if section.code else "")
+    rows = [_row(index, *split_figures(balance_html(part)), CODE_SLOT.format(index) if section.code else "")
             for index, (part, section) in enumerate(zip(prose, doc.sections))]
     return f'<div class="lp-page">\n{"".join(rows)}</div>\n'
 
@@ -71,9 +71,25 @@ def fill_code(output: str, doc: Document) -> str:
     return CODE_SLOTS.sub(lambda match: code_html(doc.sections[int(match.group(1))], doc.highlighted), output)
 
 
-def _row(index: int, prose: str, code: str) -> str:
+def _row(index: int, prose: str, figures: str, code: str) -> str:
+    wide = f'<div class="lp-figures">{figures}</div>' if figures else ""
     return (f'<section class="lp-section" id="lp-section-{index}">'
-            f'<div class="lp-prose">{prose}</div><div class="lp-code">{code}</div></section>\n')
+            f'<div class="lp-prose">{prose}</div><div class="lp-code">{code}</div>{wide}</section>\n')
+
+
+# ## Figures
+#
+# A figure in the prose column would be shrunk to a third of its size. A paragraph that holds only an image
+# (and the link around it that opens it at full size) leaves the prose: it goes below its section's prose and
+# code, across both columns, at its own size or the page's width, whichever is smaller.
+FIGURE = re.compile(r'<p>\s*((?:<a\b[^>]*>\s*)?<img\b[^>]*>(?:\s*</a>)?)\s*</p>\s*')
+
+
+def split_figures(prose: str) -> tuple[str, str]:
+    if "<img" not in prose:
+        return prose, ""
+    figures = [match.group(1) for match in FIGURE.finditer(prose)]
+    return FIGURE.sub("", prose).strip(), "".join(f'<p class="lp-figure">{figure}</p>' for figure in figures)
 
 
 # The code column of a section: its lines with their numbers from the file. A line that does not follow the
@@ -154,7 +170,9 @@ def results_html(results: dict, figure_url: Callable[[str], str | None]) -> str:
     for name in results.get("figures") or []:
         url = figure_url(str(name))
         if url:
-            parts.append(f'<p><img src="{html.escape(url)}" alt="{html.escape(str(name))}"></p>')
+            src, alt = html.escape(url), html.escape(str(name))
+            parts.append(f'<p class="lp-figure"><a class="glightbox" href="{src}" data-type="image">'
+                         f'<img src="{src}" alt="{alt}"></a></p>')
     parts.append("</section>")
     return "\n".join(parts) + "\n"
 

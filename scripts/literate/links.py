@@ -5,7 +5,8 @@ Authors link files by their place in the repository: `[the kit](../kit/experimen
 that became a page is reached through its page (`experiment.py` is the page `experiment.md`), a file in
 `docs/` sits at the root, and any other repository file a page links to (a figure, a script) is copied into
 the site at its own path. A link to a file that does not exist is reported as `file:line: broken link ...`,
-a warning that fails `mkdocs build --strict`.
+a warning that fails `mkdocs build --strict`. MkDocs's own warnings about a page's links (a missing anchor,
+say) are rewritten to name the file and line too, not the generated `.md`.
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from markdown import Extension, Markdown
 from markdown.treeprocessors import Treeprocessor
 
+from .locate import find_link
+from .safety import browser_url, describe, problem
+
 log = logging.getLogger("mkdocs.literate")
 
 # Link targets in Markdown text: inline links and images, reference definitions, and HTML attributes.
@@ -32,7 +36,7 @@ PRIVATE_PARTS = {".git", ".venv", "node_modules", "site", "build", "logs", "data
 
 
 def is_relative(target: str) -> bool:
-    parts = urlsplit(target)
+    parts = urlsplit(browser_url(target))  # `jav&#x61;script:` has a scheme for a browser, so it has one here
     return not (parts.scheme or parts.netloc or target.startswith(("/", "\\", "#")) or not parts.path)
 
 
@@ -54,15 +58,11 @@ def copyable(root: Path, repo_path: str) -> bool:
             and not repo_path.endswith((".md", ".markdown")) and (root / repo_path).is_file())
 
 
-def line_of(text: str, needle: str) -> int:
-    position = text.find(needle)
-    return text.count("\n", 0, position) + 1 if position >= 0 else 1
-
-
 # ## The map from repository paths to the site
 #
 # `site_uris` maps a repository path to its file on the site (a page's `.md` or a copied file); `page_*`
-# describe the page being converted, set by the hook before each page's Markdown is converted.
+# describe the page being converted, set by the hook before each page's Markdown is converted (`page_text`:
+# the text where its lines are found, a Python file's prose alone).
 @dataclass
 class LinkMap:
     root: Path
@@ -74,8 +74,14 @@ class LinkMap:
     def set_page(self, repo_path: str, src_uri: str, text: str) -> None:
         self.page_repo_path, self.page_src_uri, self.page_text = repo_path, src_uri, text
 
-    # The rewritten target of one link, or the target unchanged (with a warning when it is broken).
-    def rewrite(self, target: str) -> str:
+    # The rewritten target of one link, or the target unchanged (with a warning when it is broken). A URL that
+    # runs script or fetches from another machine (safety.py) is reported and emptied.
+    def rewrite(self, target: str, attribute: str = "href") -> str:
+        reason = problem(attribute, target)
+        if reason is not None:
+            log.warning("%s:%d: %s", self.page_repo_path, find_link(self.page_text, target), describe(
+                attribute, target, reason))
+            return ""
         if not self.page_repo_path or not is_relative(target):
             return target
         repo_path = resolve(self.page_repo_path, target)
@@ -88,11 +94,11 @@ class LinkMap:
         return urlunsplit(("", "", relative, parts.query, parts.fragment))
 
     def _report(self, target: str, repo_path: str | None) -> None:
-        duplicate = f"Doc file '{self.page_src_uri}' contains a link '{target}'"
+        duplicate = (self.page_src_uri, target)
         if duplicate in MKDOCS_DUPLICATES.reported:
             return  # the same link again on this page
         MKDOCS_DUPLICATES.reported.add(duplicate)
-        where = f"{self.page_repo_path}:{line_of(self.page_text, target)}"
+        where = f"{self.page_repo_path}:{find_link(self.page_text, target)}"
         if repo_path is None:
             log.warning("%s: broken link '%s': it leaves the repository", where, target)
         elif (self.root / repo_path).is_dir():
@@ -110,18 +116,35 @@ class LinkMap:
         return f" (link the file itself: {posixpath.basename(page)})" if page in self.site_uris else ""
 
 
-# MkDocs warns about the same broken link after us, without the line; its message is dropped.
-class _DuplicateWarnings(logging.Filter):
+# MkDocs's warnings about a page's links. One about a broken link that we have already reported with its line
+# is dropped; any other names the page's source file and the line of the link (`papers/a.py:12: contains a
+# link '#x', but there is no such anchor on this page.`) instead of the generated `papers/a.md`. `pages` maps
+# a page's `src_uri` to its repository path and the text its lines are found in.
+DOC_FILE = re.compile(r"^Doc file '([^']+)' "
+                      r"(contains (?:a|an absolute|an unrecognized relative) link (?:to )?'([^']*)'.*)", re.DOTALL)
+
+
+class _MkDocsWarnings(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
-        self.reported: set[str] = set()
+        self.reported: set[tuple[str, str]] = set()  # (page src_uri, link target)
+        self.pages: dict[str, tuple[str, str]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not any(message.startswith(prefix) for prefix in self.reported)
+        match = DOC_FILE.match(record.getMessage())
+        if match and (match.group(1), match.group(3)) in self.reported:
+            return False
+        if match and match.group(1) in self.pages:
+            repo_path, text = self.pages[match.group(1)]
+            record.msg, record.args = f"{repo_path}:{find_link(text, match.group(3))}: {match.group(2)}", ()
+        return True
+
+    def clear(self) -> None:
+        self.reported.clear()
+        self.pages.clear()
 
 
-MKDOCS_DUPLICATES = _DuplicateWarnings()
+MKDOCS_DUPLICATES = _MkDocsWarnings()
 logging.getLogger("mkdocs.structure.pages").addFilter(MKDOCS_DUPLICATES)
 
 
@@ -139,7 +162,7 @@ class _RewriteLinks(Treeprocessor):
             for attribute in ("href", "src"):
                 value = element.get(attribute)
                 if value is not None and element.tag in ("a", "img"):
-                    element.set(attribute, self.links.rewrite(value))
+                    element.set(attribute, self.links.rewrite(value, attribute))
 
 
 class RepositoryLinks(Extension):

@@ -9,7 +9,10 @@ the site: a page makes no request off the machine.
 
 The rules for dollars are Pandoc's: `$` opens inline math when a non-space follows it and closes it when a
 non-space precedes it and no digit follows (so "$5 and $10" is text); `\$` is a literal dollar; math does not
-cross a blank line.
+cross a blank line. As in KaTeX's own auto-render, a bare `\begin{align}` ... `\end{align}` (and `equation`,
+`gather`, `alignat`, `CD`, starred or not) is displayed math without `$$`. A `$` that opens or closes
+nothing (`$i = 1, \dots, $`: a space before the closing `$`) is reported through `stray`, which the site
+turns into a warning with the file and line: raw TeX never reaches the page silently.
 """
 from __future__ import annotations
 
@@ -33,16 +36,20 @@ PLACEHOLDER = re.compile(r'<span class="lp-math" data-display="([01])">(.*?)</sp
 FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 SPECIAL = re.compile(r"[\\`$]")
 BACKTICKS = re.compile(r"`+")
+# The environments KaTeX's auto-render treats as displayed math without delimiters.
+ENVIRONMENT = re.compile(r"\\begin\{((?:equation|align|alignat|gather|CD)\*?)\}")
 RENDERER = Path(__file__).with_name("katex_render.cjs")
 # Takes the TeX of a formula and whether it is displayed; returns what replaces it in the Markdown.
 Store = Callable[[str, bool], str]
+# Hears of each `$` left as text, with the Markdown line that holds it.
+Stray = Callable[[str], None]
 
 
 # ## Finding math
 #
 # A small scanner over a run of Markdown lines that are not fenced code. It copies code spans and escaped
 # characters through unchanged and hands each math span to `store`, which returns its replacement.
-def protect_math(text: str, store: Store) -> str:
+def protect_math(text: str, store: Store, stray: Stray | None = None) -> str:
     out: list[str] = []
     position = 0
     while (match := SPECIAL.search(text, position)) is not None:
@@ -50,22 +57,44 @@ def protect_math(text: str, store: Store) -> str:
         out.append(text[position:start])
         char = match.group(0)
         if char == "\\":
-            escaped = text[start + 1:start + 2]
-            out.append("&#36;" if escaped == "$" else char + escaped)
-            position = start + 1 + len(escaped)
+            position = _backslash(text, start, store, out)
         elif char == "`":
             position = _code_span_end(text, start)
             out.append(text[start:position])
+        elif (found := _math_span(text, start)) is not None:
+            tex, display, position = found
+            out.append(store(tex, display))
         else:
-            found = _math_span(text, start)
-            if found is None:
-                out.append(char)
-                position = start + 1
-            else:
-                tex, display, position = found
-                out.append(store(tex, display))
+            out.append(char)
+            position = start + 1
+            if stray is not None and not _in_indented_block(text, start):
+                stray(_line_at(text, start))
     out.append(text[position:])
     return "".join(out)
+
+
+# `\$` is a dollar, `\begin{align}` ... `\end{align}` displayed math, any other escape is left to Markdown.
+# Appends the replacement to `out` and returns where scanning goes on.
+def _backslash(text: str, start: int, store: Store, out: list[str]) -> int:
+    environment = ENVIRONMENT.match(text, start)
+    if environment is not None:
+        closing = f"\\end{{{environment.group(1)}}}"
+        end = text.find(closing, environment.end())
+        if end != -1:
+            out.append(store(text[start:end + len(closing)], True))
+            return end + len(closing)
+    escaped = text[start + 1:start + 2]
+    out.append("&#36;" if escaped == "$" else "\\" + escaped)
+    return start + 1 + len(escaped)
+
+
+def _line_at(text: str, index: int) -> str:
+    return text[text.rfind("\n", 0, index) + 1:(text.find("\n", index) + 1 or len(text) + 1) - 1]
+
+
+# A line indented by four spaces or a tab may be an indented code block (`$ make`): its dollars are not math.
+def _in_indented_block(text: str, index: int) -> bool:
+    return _line_at(text, index).startswith(("    ", "\t"))
 
 
 # A code span ends at the next run of exactly as many backticks, within the paragraph; without one, the
@@ -118,7 +147,7 @@ def _escaped(text: str, index: int) -> bool:
 
 
 # Split Markdown into fenced code blocks (left alone) and the text between them (scanned for math).
-def protect_markdown(markdown: str, store: Store) -> str:
+def protect_markdown(markdown: str, store: Store, stray: Stray | None = None) -> str:
     out: list[str] = []
     pending: list[str] = []
     fence: str | None = None
@@ -126,7 +155,7 @@ def protect_markdown(markdown: str, store: Store) -> str:
         match = FENCE.match(line)
         if fence is None and match:
             if pending:
-                out.append(protect_math("\n".join(pending), store))
+                out.append(protect_math("\n".join(pending), store, stray))
             pending = []
             fence = match.group(1)
             out.append(line)
@@ -138,7 +167,7 @@ def protect_markdown(markdown: str, store: Store) -> str:
         else:
             pending.append(line)
     if pending:
-        out.append(protect_math("\n".join(pending), store))
+        out.append(protect_math("\n".join(pending), store, stray))
     return "\n".join(out)
 
 
@@ -151,16 +180,24 @@ def placeholder(tex: str, display: bool) -> str:
 # Runs right after Markdown's whitespace normalisation, before fenced code, raw HTML and everything else.
 # The placeholder goes into Markdown's stash of raw HTML, which no later step looks into.
 class _ProtectMath(Preprocessor):
+    def __init__(self, md: Markdown, stray: Stray | None) -> None:
+        super().__init__(md)
+        self.stray = stray
+
     def run(self, lines: list[str]) -> list[str]:
         def store(tex: str, display: bool) -> str:
             return self.md.htmlStash.store(placeholder(tex, display))
 
-        return protect_markdown("\n".join(lines), store).split("\n")
+        return protect_markdown("\n".join(lines), store, self.stray).split("\n")
 
 
 class MathExtension(Extension):
+    def __init__(self, stray: Stray | None = None) -> None:
+        super().__init__()
+        self.stray = stray
+
     def extendMarkdown(self, md: Markdown) -> None:
-        md.preprocessors.register(_ProtectMath(md), "literate_math", 29)
+        md.preprocessors.register(_ProtectMath(md, self.stray), "literate_math", 29)
 
 
 # ## Rendering with KaTeX

@@ -17,14 +17,14 @@ The rules, in the order they are applied:
 * Blank lines between code lines are code; other blank lines (around prose, at the ends of a section's code)
   are prose, where they separate paragraphs.
 
-A docstring without an `r` prefix may not contain a backslash escape other than `\\`: in a plain string
-`\frac` starts with a form feed, and `\sum` is an invalid escape that Python keeps but warns about. Such a
-file, or one that does not parse, raises [`LiterateError`](#LiterateError) with `file:line: reason`.
+A docstring is shown as its author wrote it in the file, not as Python reads it: `\frac` in a plain string
+stays `\frac` (Python would read a form feed), and only `\\` is read as one backslash, as the project's
+own rule asks (see [`escape_problems`](#escape_problems), which `scripts/lint_docstrings.py` runs over the
+project's files). A file that does not parse raises [`LiterateError`](#LiterateError) with `file:line: reason`.
 """
 from __future__ import annotations
 
 import ast
-import inspect
 import io
 import re
 import tokenize
@@ -114,8 +114,8 @@ class Kind(Enum):
     DOCSTRING = "docstring"
 
 
-# A docstring shown as prose: its first and last line, its text, and the line where its definition's
-# header starts (`None` for the module docstring).
+# A docstring shown as prose: its first and last line, its text as the page shows it (as written in the file,
+# its margin removed), and the line where its definition's header starts (`None` for the module docstring).
 @dataclass(frozen=True)
 class Docstring:
     first: int
@@ -155,7 +155,7 @@ def parse_source(path: str, source: str) -> Document:
     lines = split_lines(source)
     tree = _parse_tree(path, source)
     tokens = _tokens(path, source)
-    docstrings = _docstrings(path, tree, tokens, lines)
+    docstrings = _docstrings(tree, tokens, lines)
     kinds = _classify(lines, tokens, docstrings, _decorator_headers(tree))
     sections = _sections(lines, kinds, docstrings)
     meta = _front_matter(path, docstrings)
@@ -184,13 +184,25 @@ def _tokens(path: str, source: str) -> list[tokenize.TokenInfo]:
 
 # ## Docstrings
 #
-# Every module, class and function docstring is checked for backslash escapes; those that are a single string
-# token alone on their lines become prose.
-def _docstrings(path: str, tree: ast.Module, tokens: list[tokenize.TokenInfo],
-                lines: list[str]) -> dict[int, Docstring]:
-    by_start = {token.start: token for token in tokens if token.type == tokenize.STRING}
+# The module, class and function docstrings that are a single string token alone on their lines become prose.
+def _docstrings(tree: ast.Module, tokens: list[tokenize.TokenInfo], lines: list[str]) -> dict[int, Docstring]:
     busy = _busy_lines(tokens)
     found: dict[int, Docstring] = {}
+    for node, expr, token in _docstring_tokens(tree, tokens, lines):
+        alone = token.end[0] == expr.end_lineno and all(
+            busy.get(number, 0) == 1 for number in range(token.start[0], token.end[0] + 1))
+        if alone:
+            header = None if isinstance(node, ast.Module) else _header_start(node)
+            text = clean_docstring(as_written(token.string), token.start[1])
+            found[token.start[0]] = Docstring(token.start[0], token.end[0], text, header)
+    return found
+
+
+# Each docstring with its node, its expression and its string token.
+def _docstring_tokens(tree: ast.Module, tokens: list[tokenize.TokenInfo], lines: list[str]) -> list[tuple[
+        ast.AST, ast.Expr, tokenize.TokenInfo]]:
+    by_start = {token.start: token for token in tokens if token.type == tokenize.STRING}
+    found = []
     for node in ast.walk(tree):
         if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
@@ -199,15 +211,41 @@ def _docstrings(path: str, tree: ast.Module, tokens: list[tokenize.TokenInfo],
                 and isinstance(expr.value.value, str)):
             continue
         token = by_start.get((expr.lineno, _column(lines, expr.lineno, expr.col_offset)))
-        if token is None:  # an f-string or a parenthesised string: not a plain docstring
-            continue
-        _check_escapes(path, token)
-        alone = token.end[0] == expr.end_lineno and all(
-            busy.get(number, 0) == 1 for number in range(token.start[0], token.end[0] + 1))
-        if alone:
-            header = None if isinstance(node, ast.Module) else _header_start(node)
-            found[token.start[0]] = Docstring(token.start[0], token.end[0], expr.value.value, header)
+        if token is not None:  # else an f-string or a parenthesised string: not a plain docstring
+            found.append((node, expr, token))
     return found
+
+
+# A string token's text between its quotes, as the author wrote it. In a string without `r`, `\\` is one
+# backslash and a backslash before a line break joins the lines, as in Python; any other backslash stays as it
+# is written (`\frac` is not a form feed and `f`).
+def as_written(token_text: str) -> str:
+    prefix = re.match(r"[A-Za-z]*", token_text).group(0)
+    body = token_text[len(prefix):]
+    quote = body[:3] if body[:3] in ('"""', "'''") else body[:1]
+    body = body[len(quote):len(body) - len(quote)]
+    if "r" in prefix.lower():
+        return body
+    return re.sub(r"\\(\\|\n)", lambda match: "\\" if match.group(1) == "\\" else "", body)
+
+
+# <a id="clean_docstring"></a>
+# `inspect.cleandoc`, except for the margin. A line less indented than the docstring itself (a `.` at column 0
+# in an indented docstring) does not move the margin to the left, which would leave every other line indented
+# by four spaces: a Markdown code block. The docstring's own indentation is that of its closing quotes when
+# they stand alone on their line, else that of its opening quotes (`column`).
+def clean_docstring(text: str, column: int) -> str:
+    lines = text.expandtabs().split("\n")
+    rest = lines[1:]
+    floor = len(rest[-1]) if rest and not rest[-1].strip() else column
+    indents = [len(line) - len(line.lstrip()) for line in rest if line.strip()]
+    margin = min((indent for indent in indents if indent >= floor), default=min(indents, default=0))
+    cleaned = [lines[0].lstrip()] + [line[min(margin, len(line) - len(line.lstrip())):] for line in rest]
+    while cleaned and not cleaned[-1].strip():
+        cleaned.pop()
+    while cleaned and not cleaned[0].strip():
+        cleaned.pop(0)
+    return "\n".join(cleaned)
 
 
 # `ast` counts columns in UTF-8 bytes, `tokenize` in characters.
@@ -231,12 +269,27 @@ def _header_start(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -
     return min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
 
 
-# The rule for a docstring without `r`: only `\\` may follow a backslash. Anything else either changes the
-# text (`\f`, `\t`, `\a`, `\n`, `\x..`) or is an invalid escape Python warns about (`\s`).
-def _check_escapes(path: str, token: tokenize.TokenInfo) -> None:
+# <a id="escape_problems"></a>
+# The project's rule for its own files (a lint, not a build failure: the site shows any file as written): a
+# docstring without `r` may contain no backslash escape other than `\\`. Anything else either changes the
+# text for Python (`\f`, `\t`, `\a`, `\n`, `\x..`) or is an invalid escape Python warns about (`\s`), so
+# `help()` and the page would differ. One `file:line: reason` per docstring that breaks it.
+def escape_problems(path: str, source: str) -> list[LiterateError]:
+    source = normalize_newlines(source)
+    tree = _parse_tree(path, source)
+    tokens = _tokens(path, source)
+    problems = []
+    for _, _, token in _docstring_tokens(tree, tokens, split_lines(source)):
+        problem = _escape_problem(path, token)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def _escape_problem(path: str, token: tokenize.TokenInfo) -> LiterateError | None:
     prefix = re.match(r"[A-Za-z]*", token.string).group(0)
     if "r" in prefix.lower():
-        return
+        return None
     body = token.string[len(prefix):]
     position = 0
     while (position := body.find("\\", position)) != -1:
@@ -244,9 +297,10 @@ def _check_escapes(path: str, token: tokenize.TokenInfo) -> None:
         if following != "\\":
             line = token.start[0] + body.count("\n", 0, position)
             shown = "\\" + following if following.strip() else "\\ at the end of a line"
-            raise LiterateError(path, line, f"docstring without r prefix contains the escape {shown} "
-                                            '(write r"""...""" so that backslashes, as in LaTeX, survive)')
+            return LiterateError(path, line, f"docstring without r prefix contains the escape {shown} "
+                                             '(write r"""...""" so that backslashes, as in LaTeX, survive)')
         position += 2
+    return None
 
 
 # Lines from a decorator down to its `def` or `class` line: a comment there stays code.
@@ -350,13 +404,13 @@ def _between_code(kinds: list[Kind], numbers: list[int], position: int) -> bool:
 # ## The prose as Markdown
 #
 # Comment lines lose their indentation, the `#` and one space; a docstring becomes its cleaned text
-# (`inspect.cleandoc`) without front matter; blank lines separate paragraphs.
+# ([`clean_docstring`](#clean_docstring)) without front matter; blank lines separate paragraphs.
 def _markdown(section: Section, docstrings: dict[int, Docstring]) -> str:
     inside = {number for doc in docstrings.values() for number in range(doc.first + 1, doc.last + 1)}
     out: list[str] = []
     for line in section.prose:
         if line.number in docstrings:
-            out.extend(["", strip_front_matter(inspect.cleandoc(docstrings[line.number].text))[1], ""])
+            out.extend(["", strip_front_matter(docstrings[line.number].text)[1], ""])
         elif line.number in inside:
             continue
         elif line.text.strip():
@@ -394,7 +448,7 @@ def _front_matter(path: str, docstrings: dict[int, Docstring]) -> dict[str, Any]
     module = next((doc for doc in docstrings.values() if doc.header is None), None)
     if module is None:
         return {}
-    yaml_text, _ = strip_front_matter(inspect.cleandoc(module.text))
+    yaml_text, _ = strip_front_matter(module.text)
     if yaml_text is None:
         return {}
     try:

@@ -4,9 +4,10 @@
    backed by their `.py` files (so `mkdocs serve --dirty` rebuilds only what changed), add the files they
    link to, the results figures and KaTeX's stylesheet and fonts, and set the navigation. A page's Markdown
    is its prose, one marked part per section ([`LiterateFile`](#LiterateFile)).
-2. `markdown`: tell the link rewriter which page is converted; add the tracker's progress and the home page's
-   list of papers.
-3. `content`: lay the prose out beside (a slot for) the code, add the source link and the results.
+2. `markdown`: tell the link rewriter and the messages which page is converted; escape the page's description
+   for its `<meta>` tag; add the tracker's progress and the home page's list of papers.
+3. `content`: refuse URLs that run script or fetch from another machine ([safety](safety.py)); lay the prose
+   out beside (a slot for) the code, add the source link and the results.
 4. `post_page`: render the math of the finished page, and fill its code slots with the highlighted code.
 """
 from __future__ import annotations
@@ -28,10 +29,11 @@ from mkdocs.utils import get_relative_url
 from . import catalog
 from .catalog import Source
 from .layout import LayoutError, assemble, fill_code, page_markdown, results_html
-from .links import (MKDOCS_DUPLICATES, LinkMap, RepositoryLinks, copyable, is_relative, line_of, link_targets,
-                    resolve)
+from .links import MKDOCS_DUPLICATES, LinkMap, RepositoryLinks, copyable, is_relative, link_targets, resolve
+from .locate import find_line, find_link, prose_view
 from .math import KaTeX, MathExtension, MathUnavailable, katex_dist
 from .progress import add_progress
+from .safety import check_urls, describe
 
 log = logging.getLogger("mkdocs.literate")
 
@@ -68,7 +70,9 @@ class LiterateSite:
         self.root = Path(config.config_file_path).resolve().parent
         self.docs_prefix = Path(config.docs_dir).resolve().relative_to(self.root).as_posix()
         self.links = LinkMap(self.root)
-        MKDOCS_DUPLICATES.reported.clear()
+        MKDOCS_DUPLICATES.clear()
+        self.where = ("", "")  # the page being converted: its repository path, the text its lines are found in
+        self.strays: set[str] = set()
         self.catalog = catalog.Catalog([], {})
         self.sources: dict[str, Source] = {}  # by page src_uri
         self.results: dict[str, dict] = {}  # by page src_uri
@@ -77,7 +81,7 @@ class LiterateSite:
             self.katex = KaTeX(self.root, self.root / CACHE / "katex.json")
         except MathUnavailable as error:
             raise PluginError(str(error)) from error
-        config.markdown_extensions.extend([MathExtension(), RepositoryLinks(self.links)])
+        config.markdown_extensions.extend([MathExtension(self._stray_dollar), RepositoryLinks(self.links)])
 
     # ## Files
     def files(self, files: Files, config: MkDocsConfig) -> Files:
@@ -195,11 +199,12 @@ class LiterateSite:
     # ## Pages
     def markdown(self, markdown: str, page: Page) -> str:
         source = self.sources.get(page.file.src_uri)
+        self._set_page(page, source)
+        if isinstance(page.meta.get("description"), str):  # the theme puts it into an attribute unescaped
+            page.meta["description"] = html.escape(page.meta["description"])
         if source is not None:
-            self.links.set_page(source.repo_path, page.file.src_uri, source.text)
             return markdown
         repo_path = self._repo_path(page.file)
-        self.links.set_page(repo_path, page.file.src_uri, self._text(page, None))
         if page.file.src_uri == catalog.TRACKER:
             markdown = add_progress(markdown)
         if CONTENTS in markdown:
@@ -207,9 +212,36 @@ class LiterateSite:
             markdown = markdown.replace(CONTENTS, catalog.home_contents(self.catalog, repo_path, has_tracker))
         return markdown
 
+    # Where this page's messages point: its file, and the text its lines are found in (a Python file's prose).
+    def _set_page(self, page: Page, source: Source | None) -> None:
+        repo_path = self._origin(page, source)
+        text = prose_view(source.doc) if source is not None else self._text(page, None)
+        self.links.set_page(repo_path, page.file.src_uri, text)
+        MKDOCS_DUPLICATES.pages[page.file.src_uri] = (repo_path, text)
+        self.where = (repo_path, text)
+        self.strays = set()
+
+    # A `$` the math rules leave as text (math.py): raw TeX would reach the page.
+    def _stray_dollar(self, line: str) -> None:
+        if line in self.strays:
+            return
+        self.strays.add(line)
+        repo_path, text = self.where
+        log.warning("%s:%d: a '$' is left as text, so raw TeX would show: %s (no space may follow an opening "
+                    "or precede a closing $; write \\$ for a dollar sign)", repo_path or "?",
+                    find_line(text, line), line.strip())
+
     def content(self, content: str, page: Page, files: Files) -> str:
         source = self.sources.get(page.file.src_uri)
+        repo_path, text = self.where
         self.links.set_page("", "", "")
+        self.where = ("", "")
+
+        def report(attribute: str, raw: str, reason: str) -> None:
+            line = find_link(text, raw, html.unescape(raw))
+            log.warning("%s:%d: %s", repo_path, line, describe(attribute, raw, reason))
+
+        content = check_urls(content, report)
         return content if source is None else self._literate_content(content, page, files, source)
 
     def _literate_content(self, content: str, page: Page, files: Files, source: Source) -> str:
@@ -258,10 +290,10 @@ class LiterateSite:
     # indexed the page, which then holds the prose and the TeX, not thousands of tags.
     def post_page(self, output: str, page: Page) -> str:
         source = self.sources.get(page.file.src_uri)
-        text = self._text(page, source)
+        text = prose_view(source.doc) if source is not None else self._text(page, None)
 
         def report(tex: str, error: str) -> None:
-            log.warning("%s:%d: math error: %s", self._origin(page, source), line_of(text, tex), error)
+            log.warning("%s:%d: math error: %s", self._origin(page, source), find_line(text, tex), error)
 
         try:
             output = self.katex.render_page(output, report)

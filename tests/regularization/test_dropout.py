@@ -1,5 +1,6 @@
 """Tests for papers/regularization/dropout.py: the expectation of inverted dropout, agreement with PyTorch's
-dropout, weight-scaling inference, and the claim that dropout lowers the test error of an over-fitting net."""
+dropout, weight-scaling inference, what dropout does to an over-fitting net's test cross-entropy, and the page's
+numbers against the recorded run."""
 from __future__ import annotations
 
 import itertools
@@ -10,7 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from papers.kit.data import digits
+from papers.kit.experiment import quoted_on_page, recorded_metrics
 from papers.kit.vision import evaluate
+from papers.regularization import dropout as paper
 from papers.regularization.dropout import (
     Dropout, DropoutMLP, apply_mask, dropout, dropout_mask, mc_errors, mc_probabilities, train_mlp,
     training_subset)
@@ -174,9 +177,9 @@ def mean(seed_metrics: list[dict[str, float]], name: str) -> float:
     return sum(metrics[name] for metrics in seed_metrics) / len(seed_metrics)
 
 
-# Both networks fit their 150 training digits perfectly; on the test set the over-fitted network is more
-# confidently wrong, and dropout lowers the test cross-entropy averaged over three seeds. One seed alone is
-# not enough: seed 2's ratio (without / with) swings across 1 by thread count and CPU kernels.
+# In quick mode dropout lowers the test cross-entropy averaged over three seeds, but not on every seed: seed 2's
+# ratio (without / with) swings across 1 by thread count and CPU kernels. The full run shows the same pattern
+# (the page: a lower mean, carried by one seed of three), so the test asserts the mean, as the page states it.
 # Measured over seeds 0-2 at 1 thread and under portable kernels: test cross-entropy without dropout
 # 0.33-0.65 (3-seed mean 0.44), with dropout 0.21-0.38 (3-seed mean 0.29-0.31); per-seed ratio 0.94-1.81
 # (seed 2: 1.16 at 1 thread, 0.94 under portable kernels); ratio of the 3-seed means 1.42-1.51 (threshold 1.2).
@@ -196,6 +199,37 @@ def test_weight_scaling_close_to_monte_carlo(seed_metrics: list[dict[str, float]
     assert sum(gaps) / len(gaps) < 0.02
     for metrics in seed_metrics:
         assert metrics["mc_error_1"] > metrics["mc_error_100"] + 0.03
+
+
+# ## Controls on the recorded run
+#
+# The comparison is between two networks that both memorise their training set: in the full run neither
+# gets more than one of its 150 training digits wrong on any seed, so the one without dropout is not an
+# under-trained baseline, and dropout does not keep its network from fitting the training set.
+def test_recorded_both_arms_fit_the_training_set() -> None:
+    metrics = recorded_metrics(paper.__file__)
+    for name in ("train_error_without", "train_error_with"):
+        assert metrics[name]["max"] <= 1 / 150 + 1e-4, name
+
+
+# Weight scaling and the Monte-Carlo average of 500 masks agree, in the full run, to within a few test digits
+# on every seed (one digit is 0.2 points of test error).
+def test_recorded_weight_scaling_close_to_monte_carlo() -> None:
+    metrics = recorded_metrics(paper.__file__)
+    gap = metrics["weight_scaling_minus_mc_error"]
+    assert max(abs(gap["min"]), abs(gap["max"])) < 0.02
+
+
+# The page quotes the recorded numbers: the mean test errors and cross-entropies over seeds, their ranges, and
+# the Monte-Carlo average.
+def test_page_quotes_the_recorded_numbers() -> None:
+    metrics = recorded_metrics(paper.__file__)
+    for name in ("test_error_without", "test_error_with", "mc_test_error"):
+        for statistic in ("mean", "min", "max"):
+            assert quoted_on_page(paper.__file__, f"{metrics[name][statistic]:.1%}"), (name, statistic)
+    for name in ("test_loss_without", "test_loss_with", "mc_test_loss"):
+        for statistic in ("mean", "min", "max"):
+            assert quoted_on_page(paper.__file__, f"{metrics[name][statistic]:.3f}"), (name, statistic)
 
 
 # ## Bad input

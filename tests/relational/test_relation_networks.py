@@ -10,8 +10,10 @@ import torch
 from papers.kit.sort_of_clevr import (ANSWERS, COLOURS, KINDS, OBJECT_DIM, QUESTION_DIM, SHAPES, Scenes,
                                       answers, encode_objects, encode_questions, question_batch,
                                       random_scenes)
-from papers.relational.relation_networks import (ObjectMLP, RelationNetwork, accuracy_by_kind, build_models, mlp,
-                                                 train)
+from papers.kit.experiment import quoted_on_page, recorded_metrics
+from papers.relational import relation_networks as paper
+from papers.relational.relation_networks import (MODELS, ObjectMLP, RelationNetwork, accuracy_by_kind, build_models,
+                                                 choose_rate, held_out_batch, mlp, parameter_count, train)
 
 
 # ## The data: answers against a plain-Python reading of the scene
@@ -121,26 +123,67 @@ def test_the_mlp_baseline_is_not_invariant():
     assert not torch.allclose(baseline(permuted, batch.questions), baseline(batch.objects, batch.questions))
 
 
-# ## The claim in miniature: the RN learns what the MLP cannot
+# ## Training side by side
 #
-# The experiment's own pieces, shorter (3,000 steps of 32 scenes, learning rate 2e-3). Measured on seeds 0/1/2:
-# count accuracy RN 1.00/1.00/0.996 vs MLP 0.815/0.824/0.801; relational (mean of the three kinds) RN
-# 0.804/0.763/0.773 vs MLP 0.743/0.704/0.691; non-relational RN 0.995/0.980/0.983 vs MLP 0.767/0.723/0.725.
-# This early the RN's relational lead is the count: closest and farthest are still near the majority-shape
-# guess for both models (the full run shows the RN leaving it after about 10,000 steps). Under portable kernels,
-# seeds 0-2: count lead 0.17-0.20 (threshold 0.1), relational lead 0.058-0.080 (threshold 0.03), non-relational
-# RN 0.98-0.99 and MLP 0.72-0.73 (threshold 0.9 between them).
+# Models trained in one call all step on the same batches: two copies of one network, at one rate, stay equal,
+# and equal a copy trained alone on the same seed's stream.
+def test_models_trained_side_by_side_see_the_same_batches():
+    test = held_out_batch(60, 0, "test")
+    copies = [build_models(3)["MLP"] for _ in range(3)]
+    train({"a": copies[0], "b": copies[1]}, {"a": 1e-3, "b": 1e-3}, 20, test, seed=5, eval_every=20)
+    curves = train({"c": copies[2]}, {"c": 1e-3}, 20, test, seed=5, eval_every=10)
+    for other in copies[1:]:
+        for p, q in zip(copies[0].parameters(), other.parameters()):
+            torch.testing.assert_close(p, q)
+    assert [step for step, _ in curves["c"]] == [10, 20]
+    assert set(curves["c"][0][1]) == set(KINDS) | {"non_relational", "relational", "all"}
+
+
+def test_each_model_keeps_the_rate_with_the_best_validation_accuracy():
+    assert choose_rate({3e-4: 0.7, 1e-3: 0.9, 3e-3: 0.8}) == 1e-3
+    assert choose_rate({3e-4: 0.9, 1e-3: 0.9}) == 3e-4  # the first of equals
+    with pytest.raises(ValueError, match="at least one learning rate"):
+        choose_rate({})
+
+
+# No test or validation scene is in the training stream: the full run's 6,000 batches of seed 0 against the
+# 3,000 test and 3,000 validation scenes of seed 0 (positions are continuous, so a shared scene would be a
+# shared generator state, not chance).
+def test_held_out_scenes_are_not_in_the_training_stream():
+    generator = torch.Generator().manual_seed(0)
+    training = {bytes(scene.numpy()) for _ in range(6000)
+                for scene in question_batch(64, generator, shuffled=False).objects}
+    test, validation = held_out_batch(3000, 0, "test"), held_out_batch(3000, 0, "validation")
+    held_out = [bytes(scene.numpy()) for scene in torch.cat([test.objects, validation.objects])]
+    assert len(training) == 6000 * 64 and len(set(held_out)) == 6000
+    assert not training & set(held_out)
+
+
+# ## The claim in miniature: the RN learns sooner, and more, than the MLP
+#
+# The experiment's own pieces, shorter: 3,000 steps of 32 scenes, the RN at learning rate 2e-3, and the MLP at the
+# better of 2e-3 and 4e-3 on validation scenes (a sweep the RN does not get, so the comparison leans towards the
+# baseline). This early, the RN's relational lead is the count: closest and farthest are still near the
+# position-blind guess for both models (in the full run the RN leaves it on farthest after about 2,000 to 3,500
+# steps of 64, on closest later, and on one seed not at all). Measured on seeds 0/1/2 at 1 thread: count lead
+# 0.185/0.176/0.195, relational lead 0.062/0.059/0.082, non-relational RN 0.995/0.980/0.983 and MLP
+# 0.767/0.723/0.725; under portable kernels: count lead 0.174/0.172/0.199, relational lead 0.058/0.080/0.071,
+# non-relational RN 0.993/0.980/0.987 and MLP 0.722/0.728/0.734. The MLP kept 2e-3 every time. Thresholds: count
+# lead 0.1, relational lead 0.03, non-relational 0.9 between the two. (The 2-thread setting was not measured in this
+# pass: the shared machine was overloaded and two-thread runs stalled; the RN and the MLP at 2e-3 are the arms of
+# the earlier claim test, unchanged, whose calibration included it.)
 def claim_metrics(seed: int) -> dict[str, float]:
-    """Held-out accuracy by kind of question of the RN and the MLP after 3,000 steps, and the RN's leads."""
-    test = question_batch(1500, torch.Generator().manual_seed(10_000 + seed), shuffled=False)
-    accuracy = {}
-    for name, model in build_models(seed).items():
-        train(model, 3000, test, seed=seed, batch_size=32, lr=2e-3, eval_every=3000)
-        accuracy[name] = accuracy_by_kind(model, test)
-    rn, base = accuracy["RN"], accuracy["MLP"]
+    """Test accuracy by kind of the RN and of the MLP after 3,000 steps, and the RN's leads."""
+    test, validation = held_out_batch(1500, seed, "test"), held_out_batch(1500, seed, "validation")
+    models = build_models(seed)
+    mlp_at = {"MLP@2e-3": models["MLP"], "MLP@4e-3": build_models(seed)["MLP"]}
+    rates = {"RN": 2e-3, "MLP@2e-3": 2e-3, "MLP@4e-3": 4e-3}
+    train({"RN": models["RN"], **mlp_at}, rates, 3000, validation, seed=seed, batch_size=32, eval_every=3000)
+    best_mlp = max(mlp_at, key=lambda name: accuracy_by_kind(mlp_at[name], validation)["all"])
+    rn, base = accuracy_by_kind(models["RN"], test), accuracy_by_kind(mlp_at[best_mlp], test)
     kinds = ("count", "relational", "non_relational")
     return {**{f"rn_{k}": rn[k] for k in kinds}, **{f"mlp_{k}": base[k] for k in kinds},
-            **{f"lead_{k}": rn[k] - base[k] for k in kinds}}
+            **{f"lead_{k}": rn[k] - base[k] for k in kinds}, "mlp_rate": rates[best_mlp]}
 
 
 @pytest.mark.claim
@@ -149,6 +192,60 @@ def test_rn_beats_the_mlp_on_relational_questions():
     assert accuracy["lead_count"] > 0.1
     assert accuracy["lead_relational"] > 0.03
     assert accuracy["rn_non_relational"] > 0.9 > accuracy["mlp_non_relational"]
+
+
+# ## The recorded run
+#
+# The controls a referee asks for, on the full run's results. The baseline is trained: on every seed it learns
+# the questions about one object, and it learns to count on two seeds of three (82.0% on the third, as the page
+# says).
+def test_recorded_baseline_learns_the_questions_about_one_object():
+    accuracy = recorded_metrics(paper.__file__)["accuracy"]["MLP"]
+    assert accuracy["non_relational"]["min"] > 0.9
+    assert sum(v > 0.95 for v in accuracy["count"]["per_seed"].values()) >= 2
+
+
+# ... and it never beats the position-blind guess (22/32) on closest and farthest, at any evaluation on any
+# seed, while the RN leads on farthest and on the relational questions as a group on every seed.
+def test_recorded_mlp_stays_at_the_guess_level_on_distances():
+    metrics = recorded_metrics(paper.__file__)
+    curves = metrics["curves"]["MLP"]
+    assert max(v for kind in ("closest", "farthest") for run in curves[kind].values() for v in run) <= 22 / 32
+    assert metrics["majority_shape_guess"] == 22 / 32
+    assert metrics["lead"]["farthest"]["min"] > 0.05
+    assert metrics["lead"]["relational"]["min"] > 0
+
+
+# Both models had the same sweep, and each kept the rate with the best validation accuracy; three seeds.
+def test_recorded_rates_were_chosen_on_validation_scenes():
+    metrics = recorded_metrics(paper.__file__)
+    assert len(metrics["seeds"]) >= 3 and len(metrics["learning_rates"]) >= 3
+    for name in MODELS:
+        validation = {float(lr): v for lr, v in metrics["validation_accuracy"][name].items()}
+        assert sorted(validation) == sorted(metrics["learning_rates"])
+        assert metrics["learning_rate"][name] == choose_rate(validation)
+
+
+def test_recorded_parameter_counts_are_the_models():
+    counts = recorded_metrics(paper.__file__)["parameters"]
+    assert counts == {name: parameter_count(model) for name, model in build_models(0).items()}
+
+
+# The page quotes the recorded numbers: the means over seeds for both models, the leads' ranges, the sweep's
+# validation accuracies and the seeds the prose singles out.
+def test_page_quotes_the_recorded_numbers():
+    metrics = recorded_metrics(paper.__file__)
+    accuracy = metrics["accuracy"]
+    quoted = [f"{metrics['parameters'][name]:,}" for name in MODELS]
+    quoted += [f"{accuracy[name][score]['mean']:.1%}" for name in MODELS
+               for score in ("relational", "non_relational", "closest", "farthest", "count")]
+    quoted += [f"{metrics['lead'][score]['min']:.1%} to {metrics['lead'][score]['max']:.1%}"
+               for score in ("relational", "closest", "farthest", "count")]
+    quoted += [f"{metrics['validation_accuracy'][name][lr]:.1%}" for name, lr in
+               (("RN", "0.01"), ("RN", "0.003"), ("MLP", "0.003"), ("MLP", "0.01"), ("MLP", "0.001"))]
+    quoted += [f"{accuracy['RN']['farthest']['min']:.1%}", f"{accuracy['MLP']['count']['min']:.1%}"]
+    for text in quoted:
+        assert quoted_on_page(paper.__file__, text), text
 
 
 # ## Bad input

@@ -11,9 +11,11 @@ from scipy.stats import chisquare
 from torch import nn
 
 from papers.kit.data import CharCorpus
-from papers.kit.experiment import RunConfig
-from papers.rnn.char_rnn import (RNN, CharModel, RNNCell, bigram_bpc, experiment, generate,
-                                 line_position_unit, sample_next, unigram_bpc)
+from papers.kit.experiment import RunConfig, quoted_on_page, recorded_metrics
+from papers.rnn import char_rnn as paper
+from papers.rnn.char_rnn import (RNN, CharModel, RNNCell, bigram_bpc, experiment, generate, line_position,
+                                 line_position_unit, matched_rnn_width, name_lines, parameter_count, sample_next,
+                                 unigram_bpc)
 
 INPUT, HIDDEN, LAYERS, BATCH, SEQ = 5, 7, 2, 3, 6
 
@@ -103,7 +105,7 @@ def test_samples_follow_the_tempered_softmax(temperature):
     assert chisquare(observed, other).pvalue < 1e-6
 
 
-def test_generate_and_hidden_unit_on_a_small_model():
+def test_generate_on_a_small_model():
     corpus = CharCorpus.from_text(TEXT * 4)
     torch.manual_seed(0)
     model = CharModel(corpus.vocab_size, 8, "rnn")
@@ -111,17 +113,46 @@ def test_generate_and_hidden_unit_on_a_small_model():
     assert len(text) == 25 and set(text) <= set(corpus.vocab)
     greedy = [generate(model, corpus, "ab", 10, 0.0, torch.Generator().manual_seed(s)) for s in (0, 1)]
     assert greedy[0] == greedy[1]
-    tokens = corpus.encode(TEXT)
-    unit, correlation, activation = line_position_unit(model, tokens, corpus)
-    assert activation.shape == (len(TEXT),) and -1.0 <= correlation <= 1.0
-    hidden, _ = model.hidden_states(tokens[None])
-    position, since = [], 0
-    for ch in TEXT:
-        since = 0 if ch == "\n" else since + 1
-        position.append(since)
-    best = max(range(8), key=lambda u: abs(_pearson(hidden[0, :, u].tolist(), position)))
-    assert unit == best
-    assert correlation == pytest.approx(_pearson(hidden[0, :, unit].tolist(), position), abs=1e-5)
+
+
+# The unit is chosen on one passage and measured on another: against a brute-force Pearson correlation of
+# every unit with the count of characters since the last line break.
+def test_line_position_unit_is_chosen_on_one_passage_and_measured_on_another():
+    corpus = CharCorpus.from_text(TEXT * 4)
+    torch.manual_seed(0)
+    model = CharModel(corpus.vocab_size, 8, "lstm")
+    select, measure = corpus.encode(TEXT), corpus.encode(TEXT[7:] + TEXT[:7])
+    unit, correlation = line_position_unit(model, corpus, select, measure)
+
+    def unit_correlations(tokens: torch.Tensor) -> list[float]:
+        hidden, _ = model.hidden_states(tokens[None])
+        text = corpus.decode(tokens)
+        position, since = [], 0
+        for ch in text:
+            since = 0 if ch == "\n" else since + 1
+            position.append(since)
+        return [_pearson(hidden[0, :, u].tolist(), position) for u in range(8)]
+
+    on_select = unit_correlations(select)
+    assert unit == max(range(8), key=lambda u: abs(on_select[u]))
+    assert correlation == pytest.approx(unit_correlations(measure)[unit], abs=1e-5)
+    assert line_position("ab\ncd").tolist() == [1, 2, 0, 1, 2]
+
+
+def test_name_lines_mark_the_lines_in_capitals():
+    text = "ROMEO.\nO, she doth teach.\n\n[Exit.]\nJULIET\nA"
+    expected = [1.0] * 7 + [0.0] * 19 + [0.0] + [0.0] * 8 + [1.0] * 7 + [1.0]
+    assert name_lines(text).tolist() == expected
+
+
+# The RNN of the comparison is the narrowest one with at least as many parameters as the LSTM; the count is the
+# number of elements of a real model's parameters.
+def test_matched_rnn_has_as_many_parameters_as_the_lstm():
+    vocab, width = 76, 128
+    lstm = parameter_count(vocab, width, "lstm")
+    assert lstm == sum(p.numel() for p in CharModel(vocab, width, "lstm").parameters())
+    matched = matched_rnn_width(vocab, width)
+    assert parameter_count(vocab, matched, "rnn") >= lstm > parameter_count(vocab, matched - 1, "rnn")
 
 
 def _pearson(a: list[float], b: list[float]) -> float:
@@ -130,7 +161,8 @@ def _pearson(a: list[float], b: list[float]) -> float:
     return cov / math.sqrt(sum((x - ma) ** 2 for x in a) * sum((y - mb) ** 2 for y in b))
 
 
-# The claim in miniature: quick mode (200,000 characters, hidden 64, 150 steps), validation bits per character.
+# The claim in miniature: quick mode (200,000 characters, an LSTM of 64 units and an RNN of as many parameters,
+# 150 steps at one learning rate, two seeds), test bits per character averaged over the two seeds.
 @functools.cache
 def _quick_metrics(seed: int) -> dict:
     return experiment(RunConfig(seed=seed, quick=True)).metrics
@@ -138,22 +170,63 @@ def _quick_metrics(seed: int) -> dict:
 
 def claim_metrics(seed: int) -> dict[str, float]:
     metrics = _quick_metrics(seed)
-    return {"bpc_lstm": metrics["valid_bpc_lstm"], "bpc_rnn": metrics["valid_bpc_rnn"],
-            "bpc_bigram": metrics["valid_bpc_bigram"], "bpc_unigram": metrics["valid_bpc_unigram"],
-            "lstm_below_bigram": metrics["valid_bpc_bigram"] - metrics["valid_bpc_lstm"]}
+    lstm, rnn = metrics["test_bpc_lstm"]["mean"], metrics["test_bpc_rnn"]["mean"]
+    bigram = metrics["test_bpc_bigram"]
+    return {"bpc_lstm": lstm, "bpc_rnn": rnn, "bpc_bigram": bigram, "bpc_unigram": metrics["test_bpc_unigram"],
+            "lstm_below_bigram": bigram - lstm, "rnn_below_bigram": bigram - rnn}
 
 
-# The trained LSTM beats the bigram baseline by a wide margin. Measured over seeds 0-2 at 1 thread and
-# portable kernels, and seed 0 at 2 threads (the same values in all): LSTM 2.87-2.91 bits per character,
-# bigram 3.61, unigram 4.96; the LSTM ends 0.70-0.74 bits below the bigram (threshold 0.3), so one seed
-# suffices. The vanilla RNN (2.88-2.89) is not asserted on: its training is chaotic (its loss was seen to
-# blow up under portable kernels).
+# Both trained networks beat the bigram baseline by a wide margin. Measured over seeds 0-2 at 1 thread and under
+# portable kernels (the same values in both; the 2-thread run did not finish on the loaded machine): LSTM
+# 2.966-2.974 bits per character, vanilla RNN 2.765-2.777, bigram 3.653, unigram 4.977; the LSTM ends
+# 0.680-0.687 bits below the bigram and the RNN 0.876-0.888 (threshold 0.3 for both), so one seed (itself a
+# mean of two) suffices. The LSTM against the RNN is not asserted: the full run finds no difference.
 @pytest.mark.claim
-def test_trained_model_beats_the_bigram_baseline():
+def test_trained_models_beat_the_bigram_baseline():
     metrics = claim_metrics(0)
     assert metrics["lstm_below_bigram"] > 0.3
+    assert metrics["rnn_below_bigram"] > 0.3
     assert metrics["bpc_bigram"] < metrics["bpc_unigram"]
     assert set(_quick_metrics(0)["samples"]) == {"temperature_0.0", "temperature_0.5", "temperature_1.0"}
+
+
+# Controls on the recorded full run (`results/char_rnn.json`). The baseline is trained: on every seed the
+# vanilla RNN ends more than a bit below the bigram model, as the LSTM does, with as many parameters (within
+# 1%). The page's "no difference" is what the seeds show: the RNN's excess over the LSTM changes sign, and is
+# smaller than 0.05 bits on every seed. The hidden-unit control: the unit chosen for line position tracks the
+# speaker's lines better than the line position, and better than the untrained networks' chosen units do.
+def test_recorded_run_controls():
+    metrics = recorded_metrics(paper.__file__)
+    for kind in ("lstm", "rnn"):
+        assert metrics[f"test_bpc_{kind}"]["max"] < metrics["test_bpc_bigram"] - 1.0
+    assert abs(metrics["parameters"]["rnn"] / metrics["parameters"]["lstm"] - 1) < 0.01
+    gap = metrics["test_bpc_rnn_minus_lstm"]
+    assert gap["min"] < 0 < gap["max"] and max(-gap["min"], gap["max"]) < 0.05
+    assert metrics["tuning_chars"] + metrics["test_chars"] == metrics["chars"] - metrics["train_chars"]
+    trained, untrained = metrics["name_line_correlation_trained"], metrics["name_line_correlation_untrained"]
+    assert trained["min"] > metrics["line_position_correlation_trained"]["max"]
+    assert trained["min"] > untrained["max"]
+
+
+# The page quotes the recorded numbers: every arm's mean and range over seeds, the baselines, the widths and the
+# parameter counts.
+def test_page_quotes_the_recorded_numbers():
+    metrics = recorded_metrics(paper.__file__)
+    for key in ("test_bpc_lstm", "test_bpc_rnn", "line_position_correlation_trained",
+                "line_position_correlation_untrained", "name_line_correlation_trained"):
+        stats = metrics[key]
+        assert quoted_on_page(paper.__file__, f"{stats['mean']:.2f}"), key
+        assert quoted_on_page(paper.__file__, f"({stats['min']:.2f} to {stats['max']:.2f})"), key
+    gap = metrics["test_bpc_rnn_minus_lstm"]
+    assert quoted_on_page(paper.__file__, f"{gap['mean']:.3f} bits on average")
+    assert quoted_on_page(paper.__file__, f"({gap['min']:.3f} to {gap['max']:.3f})")
+    for key in ("test_bpc_bigram", "test_bpc_unigram", "uniform_bpc"):
+        assert quoted_on_page(paper.__file__, f"{metrics[key]:.2f}"), key
+    assert quoted_on_page(paper.__file__, f"{metrics['name_line_correlation_untrained']['mean']:.2f} in the untrained")
+    widths, counts = metrics["hidden_size"], metrics["parameters"]
+    assert quoted_on_page(paper.__file__, f"LSTM of {widths['lstm']} units and a vanilla RNN of {widths['rnn']} units")
+    assert quoted_on_page(paper.__file__, f"({counts['lstm']:,} and {counts['rnn']:,}; an RNN of {widths['lstm']} "
+                                          f"units would have {metrics['parameters_rnn_at_lstm_width']:,})")
 
 
 def test_bad_input_is_refused():

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from papers.kit.experiment import RunConfig
+from papers.kit.experiment import RunConfig, quoted_on_page, recorded_metrics
+from papers.rnn import rnn_regularization as paper
 from papers.rnn.lstm import run_layer
 from papers.rnn.rnn_regularization import RegularizedLSTM, experiment
 
@@ -98,28 +99,54 @@ def test_state_is_carried_like_one_long_pass():
     torch.testing.assert_close(torch.cat([first, rest], dim=1), whole)
 
 
-# The claim in miniature: quick mode (3,000 training characters, hidden 64, 150 steps of 8 streams), the best
-# and the final validation perplexity of each model.
+# The claim in miniature: quick mode (3,000 training characters, hidden 64, 200 steps of 16 streams, dropout
+# 0.5, seeds `seed` and `seed + 1`), the test perplexity at the early-stopping checkpoint and at the end of
+# training, averaged over the two seeds.
 def claim_metrics(seed: int) -> dict[str, float]:
     metrics = experiment(RunConfig(seed=seed, quick=True)).metrics
-    values = {f"{kind}_{mode}": metrics[f"{kind}_valid_perplexity_{mode}"]
-              for kind in ("best", "final") for mode in ("none", "non_recurrent", "recurrent")}
-    return {**values, "best_gain": values["best_none"] - values["best_non_recurrent"],
-            "final_gain": values["final_none"] - values["final_non_recurrent"]}
+    values = {f"{kind}_{mode}": metrics[f"{kind}_perplexity_{mode}"]["mean"]
+              for kind in ("test", "final_test") for mode in ("none", "non_recurrent", "recurrent")}
+    return {**values, "final_gain": values["final_test_none"] - values["final_test_non_recurrent"],
+            "over_fitting": values["final_test_none"] - values["test_none"]}
 
 
-# Without dropout the model over-fits the small training text: its validation perplexity climbs back from its
-# minimum by the end of training, while with the paper's non-recurrent dropout it does not, and ends far lower.
-# Measured over seeds 0-2 at 1 thread and portable kernels, and seed 0 at 2 threads (the same values to 0.001):
-# final perplexity with no dropout 12.01-12.47, with non-recurrent dropout 10.50-10.66, a gain of 1.37-1.81
-# (threshold 0.5); the no-dropout model's rise from its best 1.25-1.53 (threshold 0.5). The best perplexities
-# are not compared: non-recurrent dropout wins there on all three seeds, but by 0.12-0.52 (1-5%), too little
-# to hold on every machine; nor is recurrent dropout, which wins or loses against it by as little.
+# Without dropout the model over-fits the small training text: its test perplexity climbs back from its
+# checkpoint by the end of training, while with the paper's non-recurrent dropout it ends far lower.
+# Measured over seeds 0-2 at 1 thread and seed 0 under portable kernels (the 2-thread setting was not run on
+# the loaded machine), each value a mean of two seeds: final test perplexity with no dropout 13.40-14.32, with
+# non-recurrent dropout 11.81-12.08, a gain of 1.34-2.24 (threshold 0.5); the no-dropout model's rise from its
+# checkpoint 1.91-2.21 (threshold 0.5). The checkpoint perplexities are not compared: at this small budget the
+# dropout models have not converged (no dropout wins there on two seeds of three, by 0.37-0.57), and recurrent
+# dropout trails non-recurrent dropout by only 0.1-0.5.
 @pytest.mark.claim
 def test_non_recurrent_dropout_stops_the_over_fitting():
     metrics = claim_metrics(0)
     assert metrics["final_gain"] > 0.5
-    assert metrics["final_none"] - metrics["best_none"] > 0.5
+    assert metrics["over_fitting"] > 0.5
+
+
+# Controls on the recorded full run (`results/rnn_regularization.json`). The regime is one of over-fitting:
+# on every seed the model without dropout reaches its best tuning perplexity well before the end and ends
+# far worse on the test half, with a training-text perplexity far below its held-out one. The dropout models
+# were still improving at the end (their checkpoint is the last evaluation), which the page says.
+def test_recorded_run_controls():
+    metrics = recorded_metrics(paper.__file__)
+    steps = metrics["train_steps"]
+    assert metrics["checkpoint_step_none"]["max"] < steps / 2
+    assert metrics["final_test_perplexity_none"]["min"] > metrics["test_perplexity_none"]["max"] + 1.0
+    assert metrics["final_train_perplexity_none"]["max"] < metrics["final_test_perplexity_none"]["min"] / 2
+    for mode in ("non_recurrent", "recurrent"):
+        assert metrics[f"checkpoint_step_{mode}"]["min"] > steps * 0.8
+
+
+# The page quotes the recorded means and ranges over seeds.
+def test_page_quotes_the_recorded_numbers():
+    metrics = recorded_metrics(paper.__file__)
+    for key in ("test_perplexity_none", "test_perplexity_non_recurrent", "test_perplexity_recurrent",
+                "final_test_perplexity_none", "test_gain_over_none", "test_gain_over_recurrent"):
+        stats = metrics[key]
+        assert quoted_on_page(paper.__file__, f"{stats['mean']:.2f}"), key
+        assert quoted_on_page(paper.__file__, f"({stats['min']:.2f} to {stats['max']:.2f})"), key
 
 
 def test_bad_input_is_refused():

@@ -57,7 +57,8 @@ def write_results(paper: Path, **changes) -> None:
     path.write_text(json.dumps(record))
 
 
-GOOD = ("- [x] **A1** First Paper (Someone, 2020): [page](papers/area/first.py) · [tests](tests/test_first.py)",
+GOOD = ("- [x] **A1** First Paper (Someone, 2020): [page](papers/area/first.py) · [tests](tests/test_first.py)"
+        " · note: held: 3 seeds",
         "- [ ] **A2** Second Paper (Someone, 2021)",
         "- [ ] Alpha (A et al., 2019, arXiv:1)",
         "- [ ] Beta (B, 2020; and C, 2021)")
@@ -84,6 +85,16 @@ def test_a_well_formed_tracker_passes():
 def test_ticked_line_without_tests_link():
     found = problems(tracker_text(a1="- [x] **A1** First Paper (Someone, 2020): [page](papers/area/first.py)"))
     assert found == [(5, "ticked but has no tests link")]
+
+
+@pytest.mark.usefixtures("repo")
+@pytest.mark.usefixtures("repo")
+@pytest.mark.parametrize("note", ["", " · note: 3 seeds, it held", " · note: Held: 3 seeds"])
+def test_ticked_line_needs_a_note_that_opens_with_its_verdict(note):
+    line = GOOD[0].partition(" · note: ")[0] + note
+    found = problems(tracker_text(a1=line))
+    assert len(found) == 1 and found[0][0] == 5
+    assert "must open with a verdict (held:, held weakly:, not held:)" in found[0][1]
 
 
 @pytest.mark.usefixtures("repo")

@@ -1,5 +1,6 @@
 """Tests for papers/seq2seq/pointer_networks.py: the hull against brute force and SciPy, optimal tours
-against a plain search, the pointer mask, the claim in miniature, and bad input."""
+against a plain search, the pointer mask, the leak check, the claim in miniature, the recorded run's
+controls and quoted numbers, and bad input."""
 import itertools
 import math
 
@@ -7,9 +8,11 @@ import pytest
 import torch
 from scipy.spatial import ConvexHull  # pylint: disable=no-name-in-module
 
-from papers.kit.experiment import RunConfig
+from papers.kit.experiment import RunConfig, quoted_on_page, recorded_metrics
+from papers.seq2seq import pointer_networks as paper
 from papers.seq2seq.pointer_networks import (PointerDecoder, PointerNet, convex_hull, experiment,
-                                             hull_targets, labels, optimal_tours, polygon_area, tour_length)
+                                             hull_targets, labels, optimal_tours, polygon_area,
+                                             seen_in_training, tour_length, uniform_points)
 
 
 def rotate_to_start(cycle: list[int], start: int) -> list[int]:
@@ -84,22 +87,55 @@ def test_pointer_never_chooses_a_position_twice():
         assert torch.isneginf(logits[:, i][chosen]).all() and torch.isfinite(logits[:, i][~chosen]).all()
 
 
+# The leak check finds a training set when one is slipped into the test sets, and finds none in fresh ones.
+def test_seen_in_training_replays_the_training_stream():
+    first_batch = uniform_points(16, 7, torch.Generator().manual_seed(3))
+    fresh = uniform_points(16, 7, torch.Generator().manual_seed(1003))
+    assert seen_in_training(first_batch[:5], seed=3, steps=2, batch_size=16) == 5
+    assert seen_in_training(fresh, seed=3, steps=2, batch_size=16) == 0
+
+
 def claim_metrics(seed: int) -> dict[str, float]:
     metrics = experiment(RunConfig(seed=seed, quick=True)).metrics
-    return {name: metrics[name] for name in ("hull_area_coverage", "hull_exact", "tsp_pointer_ratio")}
+    return {name: metrics[name]["mean"] for name in ("hull_area_coverage", "hull_exact", "tsp_pointer_ratio")}
 
 
-# The claim in miniature (quick mode: 250 steps, hulls of 6 points). The hull is learned fast: most of
-# its area is covered and about half the hulls come out exactly.
-# Measured over seeds 0-2 at 1 thread, and seed 0 under portable kernels (the same values): area coverage
-# 0.93-0.96 (threshold 0.85), exact 0.44-0.52 (threshold 0.3).
-# Tours need far more training than a test can afford (at 250 steps they are no better than random:
-# length 1.25x optimal for seeds 0, 1 and 2), so the TSP claim is measured only by the full run.
+# The claim in miniature (quick mode: hulls of 6 points, 200 steps, the mean of seeds `seed` and `seed + 1`).
+# The hull is learned fast: most of its area is covered and more than half the hulls come out exactly.
+# Measured (scripts/calibrate.py, seeds 0-2, at 1 thread and under portable kernels, the same values in both;
+# the 2-thread runs did not finish on the shared, overloaded machine and are not included): area coverage
+# 0.959-0.972 (threshold 0.9), exact 0.570-0.608 (threshold 0.45).
+# Tours need far more training than a test can afford (at 200 steps they are 1.25 times the optimum, no
+# better than a random order), so the TSP claim is checked on the recorded full run below.
 @pytest.mark.claim
 def test_pointer_network_learns_convex_hulls():
     metrics = claim_metrics(0)
-    assert metrics["hull_area_coverage"] > 0.85
-    assert metrics["hull_exact"] > 0.3
+    assert metrics["hull_area_coverage"] > 0.9
+    assert metrics["hull_exact"] > 0.45
+
+
+# The recorded full run's controls: on every seed the network's tours are shorter on average than nearest
+# neighbour's on the same test cities (the baseline is one number: it learns nothing), and its hulls cover
+# nearly all of the area; no test point set occurs in any model's training stream.
+def test_recorded_run_beats_nearest_neighbour_on_every_seed_without_leaks():
+    metrics = recorded_metrics(paper.__file__)
+    assert metrics["tsp_pointer_ratio"]["max"] < metrics["tsp_nearest_neighbour_ratio"]
+    assert metrics["hull_area_coverage"]["min"] > 0.95
+    assert len(metrics["seeds"]) >= 3
+    assert metrics["test_sets_seen_in_training"] == 0
+
+
+# The page quotes the recorded means and ranges over seeds, and the baselines.
+def test_page_quotes_the_recorded_numbers():
+    metrics = recorded_metrics(paper.__file__)
+    for name in ("hull_exact", "hull_area_coverage", "tsp_pointer_optimal_fraction"):
+        for stat in ("mean", "min", "max"):
+            assert quoted_on_page(paper.__file__, f"{metrics[name][stat]:.1%}"), (name, stat)
+    for stat in ("mean", "min", "max"):
+        assert quoted_on_page(paper.__file__, f"{metrics['tsp_pointer_ratio'][stat]:.3f}"), stat
+    for name in ("tsp_nearest_neighbour_ratio", "tsp_random_ratio"):
+        assert quoted_on_page(paper.__file__, f"{metrics[name]:.3f}"), name
+    assert quoted_on_page(paper.__file__, f"{metrics['tsp_nearest_neighbour_optimal_fraction']:.1%}")
 
 
 def test_bad_input_is_refused():

@@ -5,10 +5,16 @@ Python's `http.server` in a thread). Chromium is Debian's (`scripts/ensure_chrom
 through Playwright's Python package with `executable_path`, so nothing is downloaded; Playwright starts it
 headless, without sandbox, with a fresh profile, and `FLAGS` turn off the GPU, QUIC and background traffic.
 
-Every page is opened at desktop width (1280 px): it loads with no failed or off-machine request and no
-console error, all its math is rendered by KaTeX with KaTeX's fonts, and each section's prose sits left of
-its code. A sample of pages is opened at phone width (390 px), where prose and code are stacked. Search and
-the dark palette are tried once. Screenshots go to build/screenshots/.
+Every page is opened at desktop width (1440 x 900) and at phone width (390 x 844). At both it loads with no
+failed or off-machine request and no console error, all its math is rendered by KaTeX with KaTeX's fonts, it
+has previous/next links, a link to the repository and one to its own file there, and its table of contents
+shows no raw TeX. At 1440 px each section's prose sits left of its code, every code line up to 120 characters
+is fully visible without scrolling, and figures are shown at their own size or the page's width; at 390 px
+prose and code are stacked, the page is no wider than the screen, and code blocks scroll sideways inside
+themselves (so may a wide table or displayed equation, inside its own box; nothing else does). Papers link their tests
+and tests their papers. The home page shows every entry of `tracker.md`. Search finds code names (where they
+are defined or used) and shows no raw TeX; a linked line (`#L12`) keeps its keywords readable; a figure opens
+larger on click; the dark palette toggles. Screenshots go to build/screenshots/.
 
 Without Chromium the test is skipped, except in CI (`CI=true`), where it fails. `SITE_TEST_REPO` names
 another checkout to build instead of this one.
@@ -26,18 +32,26 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from ensure_chromium import find_chromium
+from literate.dashboard import parse_tracker
 from playwright.sync_api import Browser, Page, Request, sync_playwright
 from sitebuild import REPO, build
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1280, "height": 900}
+DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 FLAGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = REPO / "build" / "screenshots"
-PHONE_SAMPLE = 4
+BUILT = Path(os.environ.get("SITE_TEST_REPO", REPO))  # the checkout whose site is built
+LONGEST_LINE = 120  # the project's line length: such a line must show whole at 1440 px
+# A name, and a result it must give: the definition's line, or a page whose code uses the name.
+SEARCHED = {"masked_fill": "papers/transformers/attention/#L", "LSTMCell": "papers/seq2seq/pointer_networks/#L",
+            "MultiHeadAttention": "papers/transformers/attention/#L",
+            "scaled_dot_product_attention": "papers/transformers/attention/#L"}
+RAW_TEX = re.compile(r"\\[A-Za-z]+|\$")
 
 # What a page reports about itself: its math, and the boxes of each section's two columns.
 MATH_JS = """() => {
@@ -76,7 +90,7 @@ def fixture_chromium() -> str:
 @pytest.fixture(name="site", scope="module")
 def fixture_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site_dir = tmp_path_factory.mktemp("site")
-    result = build(Path(os.environ.get("SITE_TEST_REPO", REPO)), site_dir)
+    result = build(BUILT, site_dir)
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stderr[-4000:]}"
     return site_dir
 
@@ -108,6 +122,34 @@ def fixture_browser(chromium: str) -> Iterator[Browser]:
 def site_pages(site: Path) -> list[str]:
     pages = sorted(path.parent.relative_to(site).as_posix() for path in site.rglob("index.html"))
     return ["" if page == "." else f"{page}/" for page in pages]
+
+
+# What a reader sees of the code and figures, and the page's links (see the module docstring).
+READING_JS = """(longest) => {
+  const lines = [...document.querySelectorAll('.lp-line')];
+  const cut = [];
+  for (const line of lines) {
+    if (line.textContent.replace(/\\n$/, '').length > longest) continue;
+    const block = line.closest('pre > code');
+    if (block.scrollWidth > block.clientWidth + 1 || line.scrollWidth > line.clientWidth + 1) cut.push(line.dataset.n);
+  }
+  const blocks = [...document.querySelectorAll('.lp-code pre > code')];
+  const sideways = [...document.querySelectorAll('body *')].filter(e => {
+    if (e.closest('pre, .katex-display, .md-typeset__scrollwrap, .md-sidebar, .md-search, .md-header')) return false;
+    const style = getComputedStyle(e);
+    return e.scrollWidth > e.clientWidth + 1 && ['auto', 'scroll'].includes(style.overflowX) && e.clientWidth > 0;
+  }).map(e => e.tagName + '.' + e.className);
+  const article = document.querySelector('.md-content__inner').getBoundingClientRect().width;
+  const figures = [...document.querySelectorAll('.lp-page img, .lp-results img')].map(img => ({
+    src: img.getAttribute('src'), natural: img.naturalWidth, shown: img.getBoundingClientRect().width}));
+  const toc = [...document.querySelectorAll('.md-nav__link')].map(a => a.innerText).join('\\n');
+  const link = sel => [...document.querySelectorAll(sel)].map(a => a.getAttribute('href'));
+  return {cut, codeBlocks: blocks.length, unscrollable: blocks.filter(b => b.scrollWidth > b.clientWidth + 1
+            && !['auto', 'scroll'].includes(getComputedStyle(b).overflowX)).length,
+          sideways, pageWidth: document.documentElement.scrollWidth, article, figures, toc,
+          footer: link('.md-footer__link'), repo: link('a.md-source'), edit: link('a.md-content__button'),
+          header: link('.lp-source a')};
+}"""
 
 
 # ## Watching a page
@@ -168,24 +210,30 @@ def shot_name(path: str, width: int) -> str:
 
 
 # ## The tests
-def test_every_page_loads_cleanly_with_prose_left_of_code(browser: Browser, site: Path, base_url: str) -> None:
-    page = browser.new_page(viewport=DESKTOP)
-    watch = Watch(page)
-    failures = {}
-    literate = []
+def test_every_page_reads_well_at_desktop_and_phone_width(browser: Browser, site: Path, base_url: str) -> None:
     paths = site_pages(site)
-    pictured = ["", "tracker/", *paper_sample(paths)[:1]]
-    for path in paths:
-        problems = open_page(page, watch, base_url + path)
-        sections = page.evaluate(SECTIONS_JS)
-        if sections:
-            literate.append(path)
-            problems += side_by_side_problems(sections)
-        if problems:
-            failures[path] = problems
-        if path in pictured:
-            screenshot(page, shot_name(path, DESKTOP["width"]))
-    page.close()
+    repo_url = str(yaml.safe_load((BUILT / "mkdocs.yml").read_text(encoding="utf-8"))["repo_url"])
+    failures: dict[str, list[str]] = {}
+    literate = []
+    for viewport in (DESKTOP, PHONE):
+        page = browser.new_page(viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE)
+        watch = Watch(page)
+        pictured = ["", "tracker/", *paper_sample(paths)[:2]]
+        for path in paths:
+            problems = open_page(page, watch, base_url + path)
+            sections = page.evaluate(SECTIONS_JS)
+            reading = page.evaluate(READING_JS, LONGEST_LINE)
+            problems += links_problems(reading, path, repo_url, paths)
+            if viewport is DESKTOP:
+                literate += [path] if sections else []
+                problems += side_by_side_problems(sections) + desktop_problems(reading)
+            else:
+                problems += stacked_problems(sections) + phone_problems(reading)
+            if problems:
+                failures[f"{path} at {viewport['width']} px"] = problems
+            if path in pictured:
+                screenshot(page, shot_name(path, viewport["width"]))
+        page.close()
     assert not failures, "\n".join(f"{path}: {problems}" for path, problems in failures.items())
     assert literate, "no literate page was found"
 
@@ -201,26 +249,65 @@ def side_by_side_problems(sections: list[dict]) -> list[str]:
     return problems
 
 
-def test_phone_width_stacks_prose_above_code(browser: Browser, site: Path, base_url: str) -> None:
-    paths = site_pages(site)
-    sample = [path for path in ("", "tracker/") if path in paths] + paper_sample(paths)[:PHONE_SAMPLE]
-    page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
-    watch = Watch(page)
-    failures = {}
-    for path in sample:
-        problems = open_page(page, watch, base_url + path, idle=True)
-        problems += stacked_problems(page.evaluate(SECTIONS_JS))
-        overflow = page.evaluate("document.documentElement.scrollWidth")
-        if overflow > PHONE["width"] + 1:
-            problems.append(f"the page is {overflow} px wide")
-        if problems:
-            failures[path] = problems
-        screenshot(page, shot_name(path, PHONE["width"]))
-        if page.locator(".lp-code .highlight").count():  # and where the first code sits under its prose
-            page.locator(".lp-code .highlight").first.scroll_into_view_if_needed()
-            screenshot(page, shot_name(path, PHONE["width"]) + "-code")
-    page.close()
-    assert not failures, "\n".join(f"{path}: {problems}" for path, problems in failures.items())
+# At 1440 px: no code line up to 120 characters cut off or behind a scrollbar, figures readable where they
+# stand (at their own size, or as wide as the page allows, not squeezed into the prose column).
+def desktop_problems(reading: dict) -> list[str]:
+    problems = []
+    if reading["cut"]:
+        problems.append(f"code lines not fully visible: {reading['cut'][:10]} ({len(reading['cut'])} lines)")
+    for figure in reading["figures"]:
+        readable = min(figure["natural"], 0.9 * reading["article"])
+        if figure["natural"] == 0 or figure["shown"] < readable - 1:
+            problems.append(f"figure {figure['src']} shown {figure['shown']:.0f} px wide of {figure['natural']}")
+    return problems
+
+
+# At 390 px: the page is no wider than the screen, and what is wider (code) scrolls inside its own block.
+def phone_problems(reading: dict) -> list[str]:
+    problems = []
+    if reading["pageWidth"] > PHONE["width"] + 1:
+        problems.append(f"the page is {reading['pageWidth']} px wide")
+    if reading["unscrollable"]:
+        problems.append(f"{reading['unscrollable']} code blocks are wider than the screen and do not scroll")
+    if reading["sideways"]:
+        problems.append(f"elements other than code scroll sideways: {reading['sideways'][:5]}")
+    return problems
+
+
+# Previous/next links, the repository and the page's own file there, no raw TeX in the table of contents,
+# and a paper's link to its tests (a test page's to its paper).
+def links_problems(reading: dict, path: str, repo_url: str, paths: list[str]) -> list[str]:
+    problems = []
+    if not reading["footer"]:
+        problems.append("no previous/next link")
+    if repo_url not in reading["repo"]:
+        problems.append(f"no link to the repository {repo_url}: {reading['repo']}")
+    own = own_file(path)
+    if not any(href.startswith(repo_url) and href.endswith(own) for href in reading["edit"]):
+        problems.append(f"no link to {own} in the repository: {reading['edit']}")
+    if RAW_TEX.search(reading["toc"]):
+        problems.append(f"raw TeX in the table of contents: {RAW_TEX.findall(reading['toc'])[:5]}")
+    other = "tests/" if path.startswith("papers/") and paired_test_page(path) in paths else \
+        "papers/" if path.startswith("tests/") else None
+    if other and not any(other in href for href in reading["header"][1:]):  # [0] is the source file
+        problems.append(f"the header does not link its {other.rstrip('/')} page: {reading['header']}")
+    return problems
+
+
+# The repository file a page is made from: `papers/rnn/lstm/` is `papers/rnn/lstm.py`, the home page is
+# `docs/index.md`, the tracker `tracker.md`.
+def own_file(path: str) -> str:
+    if path == "":
+        return "docs/index.md"
+    if path == "tracker/":
+        return "tracker.md"
+    stem = path.rstrip("/")
+    return f"{stem}.py" if (BUILT / f"{stem}.py").is_file() else f"{stem}/__init__.py"
+
+
+def paired_test_page(path: str) -> str:
+    folder, _, name = path.rstrip("/").removeprefix("papers/").rpartition("/")
+    return f"tests/{folder}/test_{name}/"
 
 
 # One page from each folder of papers/, the kit last.
@@ -242,23 +329,102 @@ def stacked_problems(sections: list[dict]) -> list[str]:
     return problems
 
 
-def test_search_finds_prose_and_dark_palette_toggles(browser: Browser, site: Path, base_url: str) -> None:
+def test_home_page_shows_every_tracker_entry(browser: Browser, base_url: str) -> None:
+    sections = parse_tracker((BUILT / "tracker.md").read_text(encoding="utf-8"))
+    entries = [entry for section in sections for entry in section.entries]
     page = browser.new_page(viewport=DESKTOP)
     watch = Watch(page)
-    paper = paper_sample(site_pages(site))[0]
-    open_page(page, watch, base_url + paper)
-    words = re.findall(r"[A-Za-z]{9,}", page.inner_text(".lp-prose p:not(.lp-source) >> nth=0"))
-    assert words, f"no long word in the first paragraph of {paper}"
+    assert not open_page(page, watch, base_url, idle=True)
+    page.evaluate("document.querySelectorAll('.lp-card img').forEach(img => { img.loading = 'eager'; })")
+    cards = page.evaluate("""() => [...document.querySelectorAll('.lp-card')].map(card => ({
+        title: card.querySelector('.lp-card-title').innerText,
+        verdict: (card.querySelector('.lp-verdict') || {}).innerText,
+        links: [...card.querySelectorAll('.lp-card-links a')].map(a => a.getAttribute('href'))}))""")
+    todo = page.eval_on_selector_all(".lp-todo li", "items => items.map(li => li.innerText)")
+    assert len(cards) == sum(entry.done for entry in entries)
+    assert len(todo) == sum(not entry.done for entry in entries)
+    for card in cards:
+        assert card["verdict"] in ("held", "held weakly", "not held"), card
+        assert card["links"] and card["links"][0].startswith("papers/"), card
+    page.wait_for_function("[...document.querySelectorAll('.lp-card img')].every(i => i.complete && i.naturalWidth)")
+    progress = page.locator(".lp-progress").count()
+    assert progress >= len([s for s in sections if s.entries]), "a section of the tracker has no progress bar"
+    screenshot(page, "home-dashboard-1440")
+    assert not watch.take()
+    page.close()
+
+
+def test_search_finds_code_names_and_shows_no_raw_tex(browser: Browser, base_url: str) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    watch = Watch(page)
+    open_page(page, watch, base_url)
+    for name, expected in SEARCHED.items():
+        links, text = search(page, name)
+        assert any(expected in link for link in links), (name, links)
+        assert not RAW_TEX.search(text), (name, RAW_TEX.findall(text))
+    links, text = search(page, "softmax")  # prose full of formulas
+    assert links and not RAW_TEX.search(text), RAW_TEX.findall(text)
+    source = (BUILT / "papers/transformers/attention.py").read_text(encoding="utf-8").splitlines()
+    line = next(n for n, text in enumerate(source, 1) if text.startswith("class MultiHeadAttention"))
+    target = f"papers/transformers/attention/#L{line}"
+    assert any(link.endswith(target) for link in search(page, "MultiHeadAttention")[0]), target
+    page.goto(base_url + target)
+    assert "class MultiHeadAttention" in page.inner_text(".lp-line:target")
+    assert not watch.take()
+    page.close()
+
+
+def search(page: Page, query: str) -> tuple[list[str], str]:
     page.click(".md-search__input")
-    page.locator(".md-search__input").press_sequentially(words[0], delay=20)
+    page.fill(".md-search__input", "")
+    page.locator(".md-search__input").press_sequentially(query, delay=10)
     page.wait_for_selector(".md-search-result__item", timeout=15_000)
+    page.wait_for_timeout(200)
     links = page.eval_on_selector_all(".md-search-result__link", "links => links.map(a => a.href)")
-    assert any(paper in link for link in links), (words[0], links)
+    links = [re.sub(r"\?h=[^#]*", "", link) for link in links]  # the highlight parameter
+    text = page.inner_text(".md-search-result")
     page.keyboard.press("Escape")
-    scheme = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
-    page.click("form[data-md-component=palette] label:visible")
-    toggled = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
-    assert {scheme, toggled} == {"default", "slate"}
-    screenshot(page, shot_name(paper, DESKTOP["width"]) + "-" + toggled)
+    return links, text
+
+
+# A linked line is tinted, and its keywords keep a readable contrast (3:1, WCAG's figure for large text and
+# graphics) against the tint; a figure opens larger on click; the palette toggles.
+CONTRAST_JS = """() => {
+  const rgb = c => c.match(/[\\d.]+/g).map(Number);
+  const line = document.querySelector('.lp-line:target'), word = line.querySelector('.k, .kn, .kc');
+  const base = rgb(getComputedStyle(line.closest('pre > code')).backgroundColor);
+  const tint = rgb(getComputedStyle(line).backgroundColor), alpha = tint.length > 3 ? tint[3] : 1;
+  const bg = [0, 1, 2].map(i => tint[i] * alpha + base[i] * (1 - alpha));
+  const lum = c => { const l = c.slice(0, 3).map(v => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; };
+  const a = lum(rgb(getComputedStyle(word).color)), b = lum(bg);
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def test_linked_line_figure_and_dark_palette(browser: Browser, base_url: str) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    watch = Watch(page)
+    paper = "papers/transformers/attention/"
+    open_page(page, watch, base_url + paper)
+    number = page.eval_on_selector(".lp-line:has(.k)", "line => line.dataset.n")
+    for _ in range(2):  # both palettes
+        open_page(page, watch, f"{base_url}{paper}#L{number}")
+        assert page.evaluate(CONTRAST_JS) >= 3
+        scheme = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+        page.click("form[data-md-component=palette] label:visible")
+        toggled = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+        assert {scheme, toggled} == {"default", "slate"}
+    screenshot(page, shot_name(paper, DESKTOP["width"]) + "-line")
+    figure = page.locator(".lp-page .lp-figure img").first
+    shown = figure.bounding_box()["width"]
+    figure.click()
+    page.wait_for_selector(".gslide-image img", state="visible", timeout=10_000)
+    page.wait_for_timeout(600)  # the opening animation
+    opened = page.locator(".gslide-image img").first.bounding_box()["width"]
+    natural = figure.evaluate("img => img.naturalWidth")
+    assert opened >= min(natural, DESKTOP["width"] * 0.9) - 2 and opened >= shown, (shown, opened, natural)
+    screenshot(page, shot_name(paper, DESKTOP["width"]) + "-figure")
     assert not watch.take()
     page.close()

@@ -7,13 +7,14 @@ import torch.nn.functional as F
 from sklearn.neighbors import KNeighborsClassifier
 
 from papers.kit.data import Split, digits
-from papers.kit.experiment import RunConfig, seed_everything
+from papers.kit.experiment import RunConfig, quoted_on_page, recorded_metrics, seed_everything
+from papers.vision import cs231n as paper
 from papers.kit.vision import evaluate
 from papers.vision.cs231n import (KNearestNeighbor, SmallCNN, TwoLayerNet, affine, affine_backward,
                                   affine_forward, col2im, conv, conv_backward, conv_forward, experiment,
                                   im2col, max_pool, max_pool_backward, max_pool_forward, numerical_gradient,
                                   overfit_tiny_batch, relative_error, relu, relu_backward, relu_forward,
-                                  softmax_loss, svm_loss)
+                                  softmax_loss, split_for_seed, svm_loss)
 
 
 def rand(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -157,29 +158,61 @@ def test_overfits_a_tiny_batch():
 
 
 def claim_metrics(seed: int) -> dict[str, float]:
-    """The quick run's test errors (in images, of 449) and mean test cross-entropy per classifier."""
-    seed_everything(seed)
+    """The quick run's mean test cross-entropy ratios and accuracy gaps (means of its two seeds)."""
     metrics = experiment(RunConfig(seed=seed, quick=True)).metrics
-    test_images = len(digits().test.y)
-    names = {"softmax": "softmax", "two-layer net": "two_layer", "CNN": "cnn"}
-    errors = {f"{short}_errors": round((1 - metrics["test_accuracy"][name]) * test_images)
-              for name, short in names.items()}
-    loss = {short: metrics["test_loss"][name] for name, short in names.items()}
-    return {**errors, **{f"{short}_loss": value for short, value in loss.items()},
-            "two_layer_over_softmax_loss": loss["two_layer"] / loss["softmax"],
-            "cnn_over_two_layer_loss": loss["cnn"] / loss["two_layer"]}
+    loss, gap = metrics["test_loss"], metrics["test_accuracy_gap"]
+    return {"two_layer_over_softmax_loss": loss["two-layer net"]["mean"] / loss["softmax"]["mean"],
+            "cnn_over_two_layer_loss": loss["CNN"]["mean"] / loss["two-layer net"]["mean"],
+            "knn_minus_softmax": -gap["softmax - kNN"]["mean"],
+            "two_layer_minus_softmax": gap["two-layer net - softmax"]["mean"],
+            "cnn_minus_softmax": gap["CNN - softmax"]["mean"],
+            "cnn_minus_two_layer": gap["CNN - two-layer net"]["mean"],
+            "cnn_minus_knn": gap["CNN - kNN"]["mean"]}
 
 
-# The quick run (600 steps) on the 449 test images. The accuracies alone are too close to call at this size: over
-# seeds 0-2 the softmax classifier gets 14-16 images wrong, the two-layer net 13-14 and the CNN 5-9, so the order
-# of the first two rests on one to three images. The mean test cross-entropy averages over every test image and
-# separates them, and barely moves between settings: measured over seeds 0-2 at 1 thread and portable kernels,
-# two-layer over softmax 0.77-0.81 (threshold 0.9), CNN over two-layer 0.52-0.71 (threshold 0.85).
+# The quick run: 500 steps, two seeds (each with its own split), learning rate from the middle two rates of the
+# grid, 449 test images per seed. Accuracy gaps of one or two points rest on a handful of images, so the claim is
+# checked on the mean test cross-entropy, which averages over every test image, and on the widest accuracy gap.
+# Measured (scripts/calibrate.py, seeds 0-2 at 1 thread and under portable kernels, the same values in both; the
+# 2-thread runs were cut for time on a loaded machine): two-layer over softmax loss 0.52-0.58 (threshold 0.8),
+# CNN over two-layer loss 0.45-0.53 (threshold 0.75), kNN minus softmax accuracy 0.030-0.038 (threshold 0.015).
+# (CNN minus kNN, -0.003 to -0.002, is within noise and not asserted, as on the page.)
 @pytest.mark.claim
 def test_claim_two_layer_net_beats_softmax_and_cnn_beats_both():
     metrics = claim_metrics(0)
-    assert metrics["two_layer_over_softmax_loss"] < 0.9
-    assert metrics["cnn_over_two_layer_loss"] < 0.85
+    assert metrics["two_layer_over_softmax_loss"] < 0.8
+    assert metrics["cnn_over_two_layer_loss"] < 0.75
+    assert metrics["knn_minus_softmax"] > 0.015
+
+
+# The controls on the recorded full run. No baseline is under-trained: every learned model fits its training set
+# in every seed, so the test differences are differences in generalisation. And the split is clean: the training,
+# validation and test images of a seed are disjoint, and no image of the data set occurs twice.
+def test_recorded_models_fit_their_training_sets():
+    train_accuracy = recorded_metrics(paper.__file__)["train_accuracy"]
+    for name in ("softmax", "two-layer net", "CNN"):
+        assert train_accuracy[name]["min"] > 0.99, name
+
+
+def test_splits_are_disjoint_and_the_data_has_no_duplicates():
+    data = digits()
+    pooled = torch.cat([data.train.x, data.valid.x, data.test.x]).reshape(-1, 64)
+    assert len(torch.unique(pooled, dim=0)) == len(pooled)
+    split = split_for_seed(data, 3)
+    assert [len(part.y) for part in (split.train, split.valid, split.test)] == \
+        [len(part.y) for part in (data.train, data.valid, data.test)]
+    rows = {part: {tuple(x.flatten().tolist()) for x in getattr(split, part).x} for part in ("train", "valid", "test")}
+    assert not rows["train"] & rows["test"] and not rows["train"] & rows["valid"] and not rows["valid"] & rows["test"]
+
+
+# The page quotes the recorded means: each model's test accuracy and each pair's difference, in points.
+def test_page_quotes_the_recorded_accuracies():
+    metrics = recorded_metrics(paper.__file__)
+    for name, accuracy in metrics["test_accuracy"].items():
+        assert quoted_on_page(paper.__file__, f"{accuracy['mean']:.1%}"), name
+    for pair, gap in metrics["test_accuracy_gap"].items():
+        assert quoted_on_page(paper.__file__, f"{100 * gap['mean']:+.1f} points | {100 * gap['min']:+.1f} to "
+                                              f"{100 * gap['max']:+.1f}"), pair
 
 
 def test_bad_inputs_are_refused():

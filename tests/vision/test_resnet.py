@@ -6,8 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from papers.kit.experiment import RunConfig
-from papers.vision.resnet import BasicBlock, ProjectionShortcut, ResNet, experiment, smoothed
+from papers.kit.data import digits
+from papers.kit.experiment import quoted_on_page, recorded_metrics
+from papers.vision import resnet as resnet_page
+from papers.vision.resnet import (BasicBlock, ProjectionShortcut, ResNet, best_rate, mean_of, network_layouts,
+                                  smoothed, sweep)
 
 
 def randomise_batch_norm(module: nn.Module, generator: torch.Generator) -> None:
@@ -126,24 +129,72 @@ def test_smoothed_is_a_trailing_mean():
 
 
 def claim_metrics(seed: int) -> dict[str, float]:
-    """The quick run's final training losses as ratios: degradation, and its fix by shortcuts."""
-    metrics = experiment(RunConfig(seed=seed, quick=True)).metrics
-    shallow, deep, resnet = (metrics[k] for k in ("plain-8", "plain-26", "resnet-26"))
-    return {"deep_over_shallow": deep["final_train_loss"] / shallow["final_train_loss"],
-            "deep_over_resnet": deep["final_train_loss"] / resnet["final_train_loss"]}
+    """The quick networks (plain-8, plain-26, resnet-26; 100 steps, one seed), each at the rate of the page's sweep
+    with the lower final training loss: ratios of their final training losses."""
+    data = digits()
+    runs = sweep(network_layouts(1, 4), (data.train, data.test), 100, [seed])
+    loss = {name: mean_of(by_rate[best_rate(by_rate)], "final_train_loss") for name, by_rate in runs.items()}
+    return {"deep_over_shallow": loss["plain-26"] / loss["plain-8"],
+            "deep_over_resnet": loss["plain-26"] / loss["resnet-26"],
+            "resnet_over_shallow": loss["resnet-26"] / loss["plain-8"]}
 
 
-# Quick run: plain-8, plain-26 and resnet-26 on digits, 100 steps; final loss is the mean of the last 10 steps.
-# Measured over seeds 0-2 at 1 thread and portable kernels, and seed 0 at 2 threads: plain-26 over plain-8
-# 3.9-6.2 (threshold 2.5); plain-26 over resnet-26 3.1-11.7 (threshold 1.5: the runs diverge between settings,
-# 2 threads gave 3.1 where 1 thread gave 7.0 on the same seed). The paper's third point, the deep ResNet beating
-# the shallow plain net, is not asserted at this size: resnet-26's mean loss over the run is 0.74-0.91 of
-# plain-8's (0.91 under portable kernels), too close to parity for a margin.
+# Quick run: plain-8, plain-26 and resnet-26 on the 8 x 8 digits, 100 steps, each at its best rate of the sweep
+# {0.01, 0.05} at the seed; final loss is the mean of the last 10 steps. Measured at 1 thread over seeds 0-2 and
+# under portable kernels at seed 0 (the 2-thread runs were cut short on a machine loaded 6-fold): plain-26 over
+# plain-8 4.67, 6.43, 4.78 and 4.03 portable (threshold 2.5); plain-26 over resnet-26 4.36, 4.52, 3.93 and 3.68
+# portable (threshold 2.0). The paper's third point, the deep ResNet beating the shallow plain net, is not
+# asserted at this size: resnet-26's loss is 1.07-1.42 times plain-8's.
 @pytest.mark.claim
 def test_degradation_in_miniature():
     ratios = claim_metrics(0)
     assert ratios["deep_over_shallow"] > 2.5  # degradation: the deeper plain net trains worse
-    assert ratios["deep_over_resnet"] > 1.5  # shortcuts fix it
+    assert ratios["deep_over_resnet"] > 2.0  # shortcuts fix it
+
+
+# The control a referee asks for, on the recorded run: plain-56 is not merely under-tuned. Its training loss is
+# above plain-20's at every rate of the sweep and on every seed at the best rates, and each network's best rate
+# is the one with the lower mean final training loss (not chosen on the test set).
+def test_recorded_degradation_holds_at_every_rate_of_the_sweep():
+    metrics = recorded_metrics(resnet_page.__file__)
+    sweep_results = metrics["sweep"]
+    assert len(metrics["seeds"]) >= 3
+    for name, by_rate in sweep_results.items():
+        losses = {float(lr): summary["final_train_loss"]["mean"] for lr, summary in by_rate.items()}
+        assert metrics["best_rate"][name] == min(losses, key=losses.get)
+    worst_shallow = max(s["final_train_loss"]["max"] for s in sweep_results["plain-20"].values())
+    assert min(s["final_train_loss"]["min"] for s in sweep_results["plain-56"].values()) > worst_shallow
+    differences = metrics["differences"]
+    assert differences["plain-56 minus plain-20"]["final_train_loss"]["min"] > 1.0
+    assert differences["resnet-56 minus plain-56"]["final_train_loss"]["max"] < -1.0
+    assert differences["resnet-56 minus plain-20"]["final_train_loss"]["max"] < 0.0
+
+
+def test_page_quotes_the_recorded_numbers():
+    metrics = recorded_metrics(resnet_page.__file__)
+    best, differences = metrics["best"], metrics["differences"]
+    for name in ("plain-20", "plain-56", "resnet-56"):
+        row = best[name]
+        assert quoted_on_page(resnet_page.__file__, f"| {name} | {metrics['best_rate'][name]} | "
+                                                    f"{row['final_train_loss']['mean']:.2f} | "
+                                                    f"{row['train_error']['mean']:.1%} | "
+                                                    f"{row['test_accuracy']['mean']:.1%} |")
+    other_rate = metrics["sweep"]["plain-56"]["0.05"]["final_train_loss"]["mean"]
+    assert quoted_on_page(resnet_page.__file__, f"At its other rate, 0.05, it does no better (training loss "
+                                                f"{other_rate:.2f})")
+    for key, fmt in (("plain-56 minus plain-20", "by {min:.2f} to {max:.2f} (mean {mean:.2f})"),
+                     ("resnet-56 minus plain-20", "by {neg_max:.2f} to {neg_min:.2f} (mean {neg_mean:.2f})"),
+                     ("resnet-56 minus plain-56", "by {neg_max:.2f} to {neg_min:.2f} on every seed")):
+        loss = differences[key]["final_train_loss"]
+        text = fmt.format(**loss, neg_max=-loss["max"], neg_min=-loss["min"], neg_mean=-loss["mean"])
+        assert quoted_on_page(resnet_page.__file__, text), text
+    error = differences["plain-56 minus plain-20"]["train_error"]
+    assert quoted_on_page(resnet_page.__file__, f"by {100 * error['min']:.1f} to {100 * error['max']:.1f} points "
+                                                f"(mean {100 * error['mean']:.1f})")
+    error = differences["resnet-56 minus plain-20"]["train_error"]
+    assert quoted_on_page(resnet_page.__file__, f"{-100 * error['mean']:.1f} points in resnet-56's favour on "
+                                                f"average, but from {-100 * error['min']:.1f} points ahead to "
+                                                f"{100 * error['max']:.1f} points behind")
 
 
 def test_bad_input():

@@ -1,0 +1,4 @@
+# A figure from elsewhere:
+#
+# ![figure](https://example.com/figure.png)
+x = 1

@@ -1,0 +1,5 @@
+NAME = "missing.py"
+
+
+# See [h](missing.py).
+x = 1

@@ -1,0 +1,2 @@
+# See [the section](#nowhere).
+x = 1
