@@ -67,23 +67,28 @@ Means of three seeds at the best rate of each (the results below give every seed
 The training error is measured on the whole training set in evaluation mode, the final training loss on the
 shifted mini-batches.
 
-**Degradation: holds, in an extreme form.** The deep plain network fits the training set far worse than the
-shallow one on every seed: its final training loss is higher by 1.56 to 1.67 (mean 1.61) and its training
-error by 51.0 to 65.6 points (mean 60.1). At its other rate, 0.05, it does no better (training loss 2.12).
-That is more extreme than the paper, whose plain-56 does train, only to a higher training error than plain-20
-(Figure 1, and Figure 6 left for 20 to 56 layers): ours barely leaves chance (90% error) in 200 steps. Its best
-rate is the low end of our sweep; a lower rate, the paper's warm-up (which it uses for its 110-layer ResNet)
-or longer training are not tested here. So this run shows that with the same steps and the same sweep the deep
-plain network fits far worse than the shallow one, not that it could not fit with more training.
+**Degradation at equal steps and the same sweep: holds, in an extreme form.** The deep plain network fits the
+training set far worse than the shallow one on every seed: its final training loss is higher by 1.56 to 1.67 (mean
+1.61) and its training error by 51.0 to 65.6 points (mean 60.1). At its other rate, 0.05, it does no better
+(training loss 2.12). That is more extreme than the paper, whose plain-56 does train, only to a higher training
+error than plain-20 (Figure 1, and Figure 6 left for 20 to 56 layers): ours is still at 74 to 80% training error
+(chance: 90%) after 200 steps. Its best rate is the low end of our two-rate sweep; a lower rate, the paper's
+warm-up (which it uses for its 110-layer ResNet) or longer training are not tested here. So this run shows that
+with the same steps and the same sweep the deep plain network fits far worse than the shallow one, not that it
+could not fit with more training.
 
 **Shortcuts fix it.** The same 56 layers with shortcuts end with a training loss lower than plain-56's by 1.64
 to 1.83 on every seed, and lower than plain-20's too, by 0.08 to 0.16 (mean 0.12), as the paper's deeper ResNets
-reach lower training error than shallower ones (Figure 6 middle). On the training error that second margin is
+reach lower training error than shallower ones (Figure 6 middle); though plain-20's best rate, 0.05, is the top of
+our two-rate sweep, so a higher rate (the paper's 0.1) might close this margin; and the 56-layer nets' best, 0.01,
+is its bottom. The sweep brackets no network's best rate. On the training error this margin over plain-20 is
 weaker: 2.9 points in resnet-56's favour on average, but from 12.9 points ahead to 2.4 points behind over the
-seeds. Test accuracy follows the same order (83.5% against 81.6% for plain-20), but with a range of seeds this
-wide it is not a claim of this page. All three networks are far from converged (about 12 passes over the 1,079
-training images, against about 160 in the paper), so these are differences in how fast they fit, at equal
-steps.
+seeds. And it depends on size: in the smaller calibration run of the tests (plain-8, plain-26 and resnet-26, 100
+steps), resnet-26's final loss is 1.07 to 1.42 times plain-8's, so at that size the deep ResNet trails the shallow
+plain net. Test accuracy follows the same order as here (83.5% against 81.6% for plain-20), but with a range of
+seeds this wide it is not a claim of this page. All three networks are far from converged (about 12 passes over
+the 1,079 training images, against about 160 in the paper), so these are differences in how fast they fit, at
+equal steps.
 
 **How this setup differs from the paper's** (section 4.2): $8 \times 8$ digits, not $32 \times 32$ CIFAR-10
 images; widths 8, 16 and 32, not 16, 32 and 64; 200 steps on batches of 64 at a constant rate, not 64k
@@ -91,9 +96,9 @@ iterations on batches of 128 at 0.1, divided by 10 twice; no weight decay (the p
 to a pixel instead of 4-pixel padding, cropping and flipping; projection shortcuts where the shape changes (the
 paper's CIFAR networks use option A); and PyTorch's default initialisation of the convolutions (uniform, with
 a standard deviation of $1 / \sqrt{3\, \text{fan-in}}$) rather than the paper's
-$\mathcal{N}(0, 2 / \text{fan-in})$. With batch normalisation after every convolution the weights' scale does
-not change what a network computes, only how large a step of a given rate is relative to the weights; the rate
-sweep covers part of that difference.
+$\mathcal{N}(0, 2 / \text{fan-in})$. With batch normalisation after every convolution the convolutions' weight
+scale does not change what a network computes (apart from the classifier, which no normalisation follows), only
+how large a step of a given rate is relative to the weights; the rate sweep covers part of that difference.
 """
 from __future__ import annotations
 

@@ -177,15 +177,18 @@ def mean(seed_metrics: list[dict[str, float]], name: str) -> float:
     return sum(metrics[name] for metrics in seed_metrics) / len(seed_metrics)
 
 
-# In quick mode dropout lowers the test cross-entropy averaged over three seeds, but not on every seed: seed 2's
-# ratio (without / with) swings across 1 by thread count and CPU kernels. The full run shows the same pattern
-# (the page: a lower mean, carried by one seed of three), so the test asserts the mean, as the page states it.
+# What this checks: in quick mode the test cross-entropy *averaged over three seeds* is lower with dropout. It
+# is not a gain of dropout on every seed, and the page does not claim one: in quick mode seed 2's ratio
+# (without / with) swings across 1 by thread count and CPU kernels, and in the full run the lower mean is
+# carried by one seed of three (recorded per-seed ratios 2.20, 0.90, 0.99; the page: "lowers the test
+# cross-entropy on one seed of three"). So the test asserts the mean, as the page states it, and nothing more.
 # Measured over seeds 0-2 at 1 thread and under portable kernels: test cross-entropy without dropout
 # 0.33-0.65 (3-seed mean 0.44), with dropout 0.21-0.38 (3-seed mean 0.29-0.31); per-seed ratio 0.94-1.81
 # (seed 2: 1.16 at 1 thread, 0.94 under portable kernels); ratio of the 3-seed means 1.42-1.51 (threshold 1.2).
-# The test *error* is not asserted: it has no reliable gain at this size, nor in the full run (see the page).
+# The test *error* is not asserted here: it has no reliable gain at this size, nor in the full run (see
+# `test_recorded_dropout_does_not_lower_test_error`).
 @pytest.mark.claim
-def test_dropout_lowers_test_loss(seed_metrics: list[dict[str, float]]) -> None:
+def test_quick_mean_test_loss_over_seeds_is_lower_with_dropout(seed_metrics: list[dict[str, float]]) -> None:
     assert mean(seed_metrics, "loss_without") > 1.2 * mean(seed_metrics, "loss_with")
 
 
@@ -210,6 +213,17 @@ def test_recorded_both_arms_fit_the_training_set() -> None:
     metrics = recorded_metrics(paper.__file__)
     for name in ("train_error_without", "train_error_with"):
         assert metrics[name]["max"] <= 1 / 150 + 1e-4, name
+
+
+# The page's headline: at this scale dropout does not lower the test error. In the full run the mean test
+# error over the three seeds with dropout is within 1.5 points of the mean without (recorded: 9.1% against
+# 9.0%), and dropout is worse on two seeds of three.
+def test_recorded_dropout_does_not_lower_test_error() -> None:
+    metrics = recorded_metrics(paper.__file__)
+    with_, without = metrics["test_error_with"], metrics["test_error_without"]
+    assert abs(with_["mean"] - without["mean"]) < 0.015
+    worse = [seed for seed in with_["per_seed"] if with_["per_seed"][seed] > without["per_seed"][seed]]
+    assert len(worse) == 2
 
 
 # Weight scaling and the Monte-Carlo average of 500 masks agree, in the full run, to within a few test digits

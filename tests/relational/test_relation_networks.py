@@ -147,7 +147,8 @@ def test_each_model_keeps_the_rate_with_the_best_validation_accuracy():
 
 
 # No test or validation scene is in the training stream: the full run's 6,000 batches of seed 0 against the
-# 3,000 test and 3,000 validation scenes of seed 0 (positions are continuous, so a shared scene would be a
+# 3,000 test and 3,000 validation scenes of seed 0. Only seed 0 is checked (seeds 1 and 2 are not replayed
+# here, to keep the test short); positions are continuous, so a shared scene would be a
 # shared generator state, not chance).
 def test_held_out_scenes_are_not_in_the_training_stream():
     generator = torch.Generator().manual_seed(0)
@@ -159,7 +160,12 @@ def test_held_out_scenes_are_not_in_the_training_stream():
     assert not training & set(held_out)
 
 
-# ## The claim in miniature: the RN learns sooner, and more, than the MLP
+# ## The claim in miniature: the RN learns counting and single-object questions sooner than the MLP
+#
+# This is not the page's distance claim: at this length closest and farthest are at the guess level for both
+# models, so the relational lead asserted here is driven by counting (which the page does not count as part of
+# its claim), and the non-relational assertion checks that the RN learns the single-object questions sooner.
+# The page says so; the distance questions are checked only on the recorded full run, below.
 #
 # The experiment's own pieces, shorter: 3,000 steps of 32 scenes, the RN at learning rate 2e-3, and the MLP at the
 # better of 2e-3 and 4e-3 on validation scenes (a sweep the RN does not get, so the comparison leans towards the
@@ -187,7 +193,7 @@ def claim_metrics(seed: int) -> dict[str, float]:
 
 
 @pytest.mark.claim
-def test_rn_beats_the_mlp_on_relational_questions():
+def test_rn_learns_counting_and_single_object_questions_sooner():
     accuracy = claim_metrics(0)
     assert accuracy["lead_count"] > 0.1
     assert accuracy["lead_relational"] > 0.03
@@ -196,19 +202,29 @@ def test_rn_beats_the_mlp_on_relational_questions():
 
 # ## The recorded run
 #
-# The controls a referee asks for, on the full run's results. The baseline is trained: on every seed it learns
-# the questions about one object, and it learns to count on two seeds of three (82.0% on the third, as the page
-# says).
+# The controls a referee asks for, on the full run's results. The baseline learns the questions about one
+# object by step 6,000 on every seed, and to count on two seeds of three (82.0% on the third, as the page
+# says), but late: it is far from converged. Its shape accuracy stays below 80% up to step 4,500 on every seed
+# and passes 99% only at step 5,500 or later (the page quotes this).
 def test_recorded_baseline_learns_the_questions_about_one_object():
-    accuracy = recorded_metrics(paper.__file__)["accuracy"]["MLP"]
+    metrics = recorded_metrics(paper.__file__)
+    accuracy = metrics["accuracy"]["MLP"]
     assert accuracy["non_relational"]["min"] > 0.9
     assert sum(v > 0.95 for v in accuracy["count"]["per_seed"].values()) >= 2
+    steps, shape = metrics["curves"]["steps"], metrics["curves"]["MLP"]["shape"]
+    for run in shape.values():
+        assert max(v for step, v in zip(steps, run) if step <= 4500) < 0.8
+        assert min(step for step, v in zip(steps, run) if v > 0.99) >= 5500
 
 
 # ... and it never beats the position-blind guess (22/32) on closest and farthest, at any evaluation on any
-# seed, while the RN leads on farthest and on the relational questions as a group on every seed.
+# seed, while the RN leads on farthest and on the relational questions as a group on every seed. The RN ends
+# above that guess on farthest on every seed and on closest on two seeds of three (the front matter's claim).
 def test_recorded_mlp_stays_at_the_guess_level_on_distances():
     metrics = recorded_metrics(paper.__file__)
+    rn = metrics["accuracy"]["RN"]
+    assert rn["farthest"]["min"] > 22 / 32
+    assert sum(v > 22 / 32 for v in rn["closest"]["per_seed"].values()) == 2
     curves = metrics["curves"]["MLP"]
     assert max(v for kind in ("closest", "farthest") for run in curves[kind].values() for v in run) <= 22 / 32
     assert metrics["majority_shape_guess"] == 22 / 32

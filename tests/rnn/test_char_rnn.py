@@ -180,7 +180,7 @@ def claim_metrics(seed: int) -> dict[str, float]:
 # portable kernels (the same values in both; the 2-thread run did not finish on the loaded machine): LSTM
 # 2.966-2.974 bits per character, vanilla RNN 2.765-2.777, bigram 3.653, unigram 4.977; the LSTM ends
 # 0.680-0.687 bits below the bigram and the RNN 0.876-0.888 (threshold 0.3 for both), so one seed (itself a
-# mean of two) suffices. The LSTM against the RNN is not asserted: the full run finds no difference.
+# mean of two) suffices. The LSTM against the RNN is not asserted: in the full run the LSTM does not beat the RNN.
 @pytest.mark.claim
 def test_trained_models_beat_the_bigram_baseline():
     metrics = claim_metrics(0)
@@ -192,9 +192,10 @@ def test_trained_models_beat_the_bigram_baseline():
 
 # Controls on the recorded full run (`results/char_rnn.json`). The baseline is trained: on every seed the
 # vanilla RNN ends more than a bit below the bigram model, as the LSTM does, with as many parameters (within
-# 1%). The page's "no difference" is what the seeds show: the RNN's excess over the LSTM changes sign, and is
-# smaller than 0.05 bits on every seed. The hidden-unit control: the unit chosen for line position tracks the
-# speaker's lines better than the line position, and better than the untrained networks' chosen units do.
+# 1%). The page's "the LSTM does not beat a vanilla RNN" is what the seeds show: the RNN's excess over the
+# LSTM changes sign, and is smaller than 0.05 bits on every seed. The hidden-unit control: the unit chosen for
+# line position tracks the speaker's lines better than the line position, and better than the untrained
+# networks' chosen units do.
 def test_recorded_run_controls():
     metrics = recorded_metrics(paper.__file__)
     for kind in ("lstm", "rnn"):

@@ -139,6 +139,18 @@ def test_recorded_run_controls():
         assert metrics[f"checkpoint_step_{mode}"]["min"] > steps * 0.8
 
 
+# The page's bolded "ordering holds on every seed", on the recorded full run: at each run's checkpoint the
+# paper's non-recurrent dropout beats the early-stopped model without dropout and beats recurrent dropout on
+# every seed, and recurrent dropout is worse than no dropout on every seed. (At the quick budget of the claim
+# test above this ordering does not hold: there no dropout wins at the checkpoint on two seeds of three.)
+def test_recorded_ordering_holds_on_every_seed():
+    metrics = recorded_metrics(paper.__file__)
+    assert metrics["test_gain_over_none"]["min"] > 0
+    assert metrics["test_gain_over_recurrent"]["min"] > 0
+    none, recurrent = metrics["test_perplexity_none"], metrics["test_perplexity_recurrent"]
+    assert all(recurrent["per_seed"][seed] > none["per_seed"][seed] for seed in none["per_seed"])
+
+
 # The page quotes the recorded means and ranges over seeds.
 def test_page_quotes_the_recorded_numbers():
     metrics = recorded_metrics(paper.__file__)

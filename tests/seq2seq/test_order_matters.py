@@ -81,8 +81,9 @@ def claim_metrics(seed: int) -> dict[str, float]:
 # finish on the shared, overloaded machine and are not included): exact-sort rate with 0 steps 0.433-0.467,
 # with 5 steps 0.576-0.697, gain 0.129-0.230 (portable kernels lowest: 0.129-0.157); threshold 0.05, below the
 # smallest gain by 0.08. Sets whose output is unchanged by shuffling: 1.0 everywhere (threshold 0.99).
-# On sets of 10 in the full run 5 steps do *not* beat 0 (the page says so): this is the claim in miniature
-# only, as measured at this size.
+# This test asserts "5 steps beat 0", which the recorded full run on sets of 10 does NOT support (there the
+# per-seed difference is -7.4, +2.4 and +0.7 points: no consistent difference; the page says so). It checks
+# only the miniature at sets of 6, as measured in the calibration above, not the paper's claim at n = 10.
 # Invariance is asserted on 99% of the sets rather than on all: the shuffled set sums its softmax in another
 # order, and float32 rounding may flip a near-tie (the trained models' smallest top-2 logit gaps are about
 # 1e-5). The invariance itself is tested exactly, in float64, above.

@@ -177,8 +177,11 @@ def claim_metrics(seed: int) -> dict[str, float]:
 # 2-thread runs were cut for time on a loaded machine): two-layer over softmax loss 0.52-0.58 (threshold 0.8),
 # CNN over two-layer loss 0.45-0.53 (threshold 0.75), kNN minus softmax accuracy 0.030-0.038 (threshold 0.015).
 # (CNN minus kNN, -0.003 to -0.002, is within noise and not asserted, as on the page.)
+# The cross-entropy ratios hold in this quick run (mean of two seeds) only: in the recorded full run the two-layer
+# net's test cross-entropy is above softmax's on 2 of 5 seeds (per-seed ratios 0.95, 1.13, 0.75, 0.72, 1.03), as
+# the page says. The page's claim is the accuracy ordering on every seed, checked on the recorded run below.
 @pytest.mark.claim
-def test_claim_two_layer_net_beats_softmax_and_cnn_beats_both():
+def test_quick_run_cross_entropy_order_and_knn_above_softmax():
     metrics = claim_metrics(0)
     assert metrics["two_layer_over_softmax_loss"] < 0.8
     assert metrics["cnn_over_two_layer_loss"] < 0.75
@@ -188,6 +191,23 @@ def test_claim_two_layer_net_beats_softmax_and_cnn_beats_both():
 # The controls on the recorded full run. No baseline is under-trained: every learned model fits its training set
 # in every seed, so the test differences are differences in generalisation. And the split is clean: the training,
 # validation and test images of a seed are disjoint, and no image of the data set occurs twice.
+# The page's claim on the recorded full run: the accuracy orderings softmax < two-layer net < CNN, and kNN above
+# softmax and the two-layer net, hold on every seed (each paired gap's minimum over the seeds is above zero).
+def test_recorded_accuracy_orderings_hold_on_every_seed():
+    metrics = recorded_metrics(paper.__file__)
+    gap = metrics["test_accuracy_gap"]
+    assert len(metrics["seeds"]) >= 5
+    assert gap["two-layer net - softmax"]["min"] > 0
+    assert gap["CNN - two-layer net"]["min"] > 0
+    assert gap["softmax - kNN"]["max"] < 0  # kNN minus softmax: min > 0
+    assert gap["two-layer net - kNN"]["max"] < 0  # kNN minus two-layer net: min > 0
+    # The test cross-entropy does not follow the same order on every seed (the page says so).
+    loss = metrics["test_loss"]
+    above = [s for s in loss["softmax"]["per_seed"]
+             if loss["two-layer net"]["per_seed"][s] > loss["softmax"]["per_seed"][s]]
+    assert len(above) == 2
+
+
 def test_recorded_models_fit_their_training_sets():
     train_accuracy = recorded_metrics(paper.__file__)["train_accuracy"]
     for name in ("softmax", "two-layer net", "CNN"):
