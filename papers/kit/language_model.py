@@ -110,9 +110,11 @@ def detach_state(state: Any) -> Any:
 # Each step reads the next window, runs the model from the carried state, and takes an Adam step on the mean
 # next-character cross-entropy, with the gradient norm clipped. Every `eval_every` steps (and at the last)
 # the validation split is measured with [`bits_per_char`](#bits-per-character-on-a-whole-split); the
-# returned history holds `loss` (nats, training windows) and `valid_bpc`.
+# returned history holds `loss` (nats, training windows) and `valid_bpc`, and `<name>_bpc` for each further
+# text in `also_measure` (`{name: [chars] token ids}`), measured at the same steps.
 def train_char_model(model: nn.Module, corpus: CharCorpus, *, steps: int, batch_size: int, seq_len: int,
-                     lr: float, eval_every: int, clip_norm: float = 5.0) -> History:
+                     lr: float, eval_every: int, clip_norm: float = 5.0,
+                     also_measure: dict[str, torch.Tensor] | None = None) -> History:
     if eval_every <= 0:
         raise ValueError(f"eval_every must be positive, got {eval_every}")
     streams = TextStreams(corpus.train, batch_size, seq_len)
@@ -130,6 +132,8 @@ def train_char_model(model: nn.Module, corpus: CharCorpus, *, steps: int, batch_
         metrics = {"loss": loss_value}
         if (i + 1) % eval_every == 0 or i == steps - 1:
             metrics["valid_bpc"] = bits_per_char(model, corpus.valid)
+            for name, text in (also_measure or {}).items():
+                metrics[f"{name}_bpc"] = bits_per_char(model, text)
         return metrics
 
     return train_loop(steps, step, log_every=eval_every)

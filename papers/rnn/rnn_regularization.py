@@ -94,8 +94,8 @@ from torch import nn
 from papers.kit.checks import check_ids, check_in_range, check_positive, check_tensor
 from papers.kit.data import CharCorpus, shakespeare
 from papers.kit.experiment import Outcome, RunConfig, over_seeds, run_paper
-from papers.kit.language_model import TextStreams, bits_per_char, detach_state, next_char_loss
-from papers.kit.training import History, optimizer_step, train_loop
+from papers.kit.language_model import train_char_model
+from papers.kit.training import History
 from papers.rnn.lstm import LSTMCell, LSTMState, run_layer
 
 MODES = ("none", "non_recurrent", "recurrent")
@@ -162,41 +162,26 @@ class RegularizedLSTM(nn.Module):
 
 # ## Training with a tuning and a test measurement
 #
-# The kit's [training step](../kit/language_model.py#training) (truncated back-propagation through windows of
+# The kit's [training loop](../kit/language_model.py#training) (truncated back-propagation through windows of
 # `seq_len` characters, the state carried, Adam, gradients clipped to norm 5), measuring at every evaluation
-# the bits per character of three texts with dropout off: the *tuning* half of the held-out text, which picks
-# the checkpoint; the *test* half, which gives the reported numbers; and the first 2,500 characters of the
-# training text, to see the over-fitting as a gap.
+# the bits per character of three texts with dropout off: the *tuning* half of the held-out text (the
+# corpus's validation split, `valid_bpc`), which picks the checkpoint; the *test* half (`test_bpc`), which
+# gives the reported numbers; and the first 2,500 characters of the training text (`train_bpc`), to see the
+# over-fitting as a gap.
 def train_and_measure(model: nn.Module, corpus: CharCorpus, test: torch.Tensor, *, steps: int, batch_size: int,
                       seq_len: int, lr: float, eval_every: int) -> History:
-    streams = TextStreams(corpus.train, batch_size, seq_len)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    train_sample = corpus.train[:2_500]
-    state = None
-
-    def step(i: int) -> dict[str, float]:
-        nonlocal state
-        model.train()
-        inputs, targets, starts = streams.window(i)
-        logits, state = model(inputs, None if starts else state)
-        state = detach_state(state)
-        loss = next_char_loss(logits, targets)
-        metrics = {"loss": optimizer_step(loss, optimizer, parameters=model.parameters(), clip_norm=5.0)}
-        if (i + 1) % eval_every == 0 or i == steps - 1:
-            metrics.update(tuning_bpc=bits_per_char(model, corpus.valid), test_bpc=bits_per_char(model, test),
-                           train_bpc=bits_per_char(model, train_sample))
-        return metrics
-
-    return train_loop(steps, step, log_every=eval_every)
+    return train_char_model(model, corpus, steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr,
+                            eval_every=eval_every, clip_norm=5.0,
+                            also_measure={"test": test, "train": corpus.train[:2_500]})
 
 
 # One run's numbers, as perplexities per character ($2^{\text{bits}}$): at the *checkpoint*, the evaluation
 # with the lowest tuning perplexity (early stopping), and at the end of training.
 def summarise(history: History) -> dict[str, float]:
-    tuning = history.values("tuning_bpc")
+    tuning = history.values("valid_bpc")
     best = min(range(len(tuning)), key=lambda k: tuning[k])
     return {"tuning": 2 ** tuning[best], "test": 2 ** history.values("test_bpc")[best],
-            "train": 2 ** history.values("train_bpc")[best], "step": history.steps("tuning_bpc")[best] + 1,
+            "train": 2 ** history.values("train_bpc")[best], "step": history.steps("valid_bpc")[best] + 1,
             "final_tuning": 2 ** tuning[-1], "final_test": 2 ** history.values("test_bpc")[-1],
             "final_train": 2 ** history.values("train_bpc")[-1]}
 
@@ -262,8 +247,8 @@ LABELS = {"none": "no dropout", "non_recurrent": "non-recurrent dropout (paper)"
 def _figure(histories: dict[str, History]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for (mode, history), color in zip(histories.items(), ("C0", "C1", "C2")):
-        steps = [s + 1 for s in history.steps("tuning_bpc")]
-        ax.plot(steps, [2 ** b for b in history.values("tuning_bpc")], "-", marker=".", color=color,
+        steps = [s + 1 for s in history.steps("valid_bpc")]
+        ax.plot(steps, [2 ** b for b in history.values("valid_bpc")], "-", marker=".", color=color,
                 label=f"{LABELS[mode]}, held out")
         ax.plot(steps, [2 ** b for b in history.values("train_bpc")], "--", color=color,
                 label=f"{LABELS[mode]}, training text")

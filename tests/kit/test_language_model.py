@@ -76,6 +76,17 @@ def test_training_learns_a_repeating_text():
     assert bpc["last_bpc"] < 0.2  # log2(4) = 2 bits for a model that knows only the letters
 
 
+# Further texts are measured at the same steps as the validation split, each exactly as `bits_per_char` does.
+def test_further_texts_are_measured_beside_the_validation_split():
+    corpus = CharCorpus.from_text("abcd" * 300, valid_fraction=0.2)
+    torch.manual_seed(0)
+    model = TinyModel(corpus.vocab_size)
+    history = train_char_model(model, corpus, steps=6, batch_size=4, seq_len=16, lr=1e-2, eval_every=3,
+                               also_measure={"head": corpus.train[:200]})
+    assert history.steps("head_bpc") == history.steps("valid_bpc") == [2, 5]
+    assert history.last("head_bpc") == pytest.approx(bits_per_char(model, corpus.train[:200]))
+
+
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="do not match"):
         next_char_loss(torch.zeros(2, 3, 5), torch.zeros(2, 4, dtype=torch.long))
