@@ -1,0 +1,1 @@
+"""Information, complexity and description length."""
