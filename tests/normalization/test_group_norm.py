@@ -17,7 +17,8 @@ from papers.kit.experiment import quoted_on_page, recorded_metrics
 from papers.normalization import group_norm as paper
 from papers.normalization.batch_norm import BatchNorm
 from papers.normalization.group_norm import (
-    GroupNorm, SmallCNN, group_norm, one_run, steps_for, train_decayed, with_recomputed_statistics)
+    GhostBatchNorm, GroupNorm, SmallCNN, ghost_batch_norm, group_norm, one_run, steps_for, train_decayed,
+    with_recomputed_statistics)
 from papers.normalization.instance_norm import InstanceNorm
 from papers.normalization.layer_norm import LayerNorm
 
@@ -102,6 +103,36 @@ def test_independent_of_the_batch() -> None:
     torch.testing.assert_close(layer(x)[:1], alone)
 
 
+# ## Ghost batches
+#
+# In training, each group of 2 consecutive images is normalised by PyTorch's own `batch_norm` on that group
+# alone, and the running statistics follow one PyTorch update per group, in order; in evaluation the layer
+# uses them as batch normalisation does. Recomputing the statistics switches the groups off: the estimate is
+# that of the whole set.
+def test_ghost_batches_match_torch_per_group() -> None:
+    torch.manual_seed(5)
+    layer = with_random_affine(GhostBatchNorm(3, 2).double())
+    x = torch.randn(6, 3, 4, 4, dtype=torch.float64)
+    mean, var = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    expected = torch.cat([F.batch_norm(part, mean, var, layer.weight, layer.bias, training=True, momentum=0.1)
+                          for part in x.split(2)])
+    torch.testing.assert_close(layer(x), expected)
+    torch.testing.assert_close(layer.running_mean, mean)
+    torch.testing.assert_close(layer.running_var, var)
+    layer.eval()
+    torch.testing.assert_close(layer(x), F.batch_norm(x, mean, var, layer.weight, layer.bias, training=False))
+
+
+def test_recomputed_statistics_ignore_ghost_batches() -> None:
+    torch.manual_seed(6)
+    model = SmallCNN(ghost_batch_norm).double()
+    plain = SmallCNN(BatchNorm).double()
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(10, 1, 8, 8, dtype=torch.float64)
+    for a, b in zip(with_recomputed_statistics(model, x).buffers(), with_recomputed_statistics(plain, x).buffers()):
+        torch.testing.assert_close(a, b)
+
+
 # ## The experiment's pieces
 #
 # Equal epochs: a batch of $B$ takes $\lceil E \cdot n / B \rceil$ steps.
@@ -179,6 +210,35 @@ def test_batch_norm_is_not_behind_group_norm_at_batch_2() -> None:
     assert sum(m["bn_minus_gn"] for m in metrics) / 3 < -0.05
 
 
+# The paper's setup in miniature: its batch is per GPU, so at 2 images per GPU batch normalisation still
+# takes steps averaged over many images. Ghost batches do the same here: batch normalisation with statistics
+# over groups of 2 images inside a batch of 64, against statistics over the whole batch, both at the full
+# run's rate (0.8) and length (6 epochs, 102 steps), and group normalisation at the same batch and length
+# at its base rate (0.2). What the test holds: with 2-image statistics batch normalisation still trains well
+# and stays below group normalisation's error on every seed. That the 2-image statistics cost something is
+# checked on the recorded run only: in this test the cost is 2 to 3 test digits per seed, too close to zero
+# for another machine's rounding (a sign flip by two digits would fail it).
+def ghost_metrics(seed: int) -> dict[str, float]:
+    data = digits()
+    splits = (data.train, data.valid, data.test)
+    ghost = one_run(ghost_batch_norm, splits, 0.8, 64, 6, seed)["test_error"]
+    plain = one_run(BatchNorm, splits, 0.8, 64, 6, seed)["test_error"]
+    gn = one_run(group_norm, splits, 0.2, 64, 6, seed)["test_error"]
+    return {"ghost": ghost, "plain": plain, "gn": gn, "ghost_minus_plain": ghost - plain, "ghost_minus_gn": ghost - gn}
+
+
+# Measured over seeds 0-2 at 1 thread, 2 threads and under portable kernels (ATEN_CPU_CAPABILITY=default,
+# MKL_CBWR=COMPATIBLE): ghost minus plain per seed -0.002 to 0.013 (one test digit in 449 is 0.0022), its mean
+# over the seeds 0.0052 (1 thread), 0.0045 (2 threads) and 0.0059 (portable kernels) (not asserted, see
+# above); ghost minus group normalisation -0.076 to -0.020 per
+# seed (threshold on the worst seed -0.01); the ghost arm's error 0.011-0.029 (threshold 0.04).
+@pytest.mark.claim
+def test_two_image_statistics_still_beat_group_norm() -> None:
+    metrics = [ghost_metrics(seed) for seed in (0, 1, 2)]
+    assert max(m["ghost_minus_gn"] for m in metrics) < -0.01
+    assert max(m["ghost"] for m in metrics) < 0.04
+
+
 # ## The recorded run
 #
 # What the page states of the full run: batch normalisation's error at batch 2 is at most 0.5 points above
@@ -194,6 +254,25 @@ def test_recorded_run() -> None:
     assert metrics["bn_minus_gn_smallest_batch"]["max"] <= 0
 
 
+# The controls. Ghost batches: batch normalisation with 2-image statistics inside a batch of 64 is worse on
+# average than with statistics over the whole batch (the paper's direction), the running averages are not
+# the cause (recomputing them changes its mean error by under 0.5 points), and it is still ahead of group
+# normalisation at the same batch and length on every seed. Longer training: four times the epochs at batch
+# 64 take group normalisation more than half of the way from its batch-64 error to its batch-2 error (more
+# steps are most of its fall with smaller batches), and batch normalisation stays ahead on every seed.
+def test_recorded_controls() -> None:
+    metrics = recorded_metrics(paper.__file__)
+    assert metrics["ghost_group"] == paper.GHOST_GROUP and metrics["longer_epochs"] == paper.LONGER * paper.EPOCHS
+    assert metrics["ghost_minus_plain"]["mean"] > 0
+    assert abs(metrics["test_error_bn_ghost"]["mean"] - metrics["test_error_bn_ghost_recomputed"]["mean"]) < 0.005
+    ghost, gn_64 = (metrics[k]["per_seed"] for k in ("test_error_bn_ghost", "test_error_gn_64"))
+    assert all(ghost[seed] < gn_64[seed] for seed in ghost)
+    gn = {b: metrics[f"test_error_gn_{b}"]["mean"] for b in (2, 64)}
+    assert gn[64] - metrics["test_error_gn_longer"]["mean"] > 0.5 * (gn[64] - gn[2])
+    bn_longer, gn_longer = (metrics[k]["per_seed"] for k in ("test_error_bn_longer", "test_error_gn_longer"))
+    assert all(bn_longer[seed] < gn_longer[seed] for seed in bn_longer)
+
+
 def test_page_quotes_the_recorded_numbers() -> None:
     metrics = recorded_metrics(paper.__file__)
     quoted = [metrics[f"test_error_{key}_{b}"]["mean"] for key in ("bn", "gn") for b in metrics["batch_sizes"]]
@@ -202,6 +281,9 @@ def test_page_quotes_the_recorded_numbers() -> None:
                 "bn_minus_gn_smallest_batch"):
         quoted += [metrics[key]["min"], metrics[key]["max"]]
     quoted += [metrics["degradation_bn"]["mean"], metrics["bn_minus_gn_smallest_batch"]["mean"]]
+    for key in ("test_error_bn_ghost", "test_error_bn_ghost_recomputed", "ghost_minus_plain",
+                "test_error_bn_longer", "test_error_gn_longer"):
+        quoted += [metrics[key]["mean"], metrics[key]["min"], metrics[key]["max"]]
     for value in quoted:
         assert quoted_on_page(paper.__file__, f"{value:.1%}"), value
     for arm, rates in metrics["sweep_valid_accuracy"].items():
@@ -229,6 +311,8 @@ def test_bad_input_rejected() -> None:
         layer(torch.randn(4))
     with pytest.raises(ValueError, match="single value"):
         GroupNorm(4, 4)(torch.randn(3, 4))
+    with pytest.raises(ValueError, match="group must be a positive integer"):
+        GhostBatchNorm(4, 0)
     with pytest.raises(ValueError, match="epochs must be a positive number"):
         steps_for(0, 100, 2)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
