@@ -3,18 +3,40 @@ labml-nn's AMSGrad in float64, the non-increasing effective rate, Reddi et al.'s
 its closed-form regret) and stochastic, and the page's numbers against the recorded run."""
 from __future__ import annotations
 
+from typing import Callable
+
 import pytest
 import torch
 from labml_nn.optimizers import WeightDecay
 from labml_nn.optimizers.amsgrad import AMSGrad as LabmlAMSGrad
-# The Adam tests' small float64 model, fixed batches and comparison: `train` runs 25 steps of an optimizer.
-from test_adam import assert_same, train
+from torch import nn
 
 from papers.kit.experiment import quoted_on_page, recorded_metrics
 from papers.optimizers import amsgrad as paper
 from papers.optimizers.adam import Adam
 from papers.optimizers.amsgrad import (
     AMSGrad, effective_rate, log_checkpoints, online_experiment, online_run, online_regret, stochastic_experiment)
+
+
+# A small float64 model and a fixed stream of batches, as in the Adam tests; `train` runs `steps` steps of an
+# optimizer made by `make` and returns the final parameters.
+def train(make: Callable[[list[dict]], torch.optim.Optimizer], steps: int = 25) -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    optimizer = make([{"params": model[0].parameters()}, {"params": model[2].parameters(), "lr": 0.03}])
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        x = torch.randn(16, 5, generator=generator, dtype=torch.float64)
+        y = torch.randn(16, 3, generator=generator, dtype=torch.float64)
+        optimizer.zero_grad()
+        ((model(x) - y) ** 2).mean().backward()
+        optimizer.step()
+    return [p.detach() for p in model.parameters()]
+
+
+def assert_same(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> None:
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 # ## Against PyTorch and labml-nn
