@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from labml_nn.normalization.group_norm import GroupNorm as LabmlGroupNorm
 from torch import nn
 
+from comparisons import value_and_gradients, with_random_affine
 from papers.kit.data import digits
 from papers.kit.experiment import quoted_on_page, recorded_metrics
 from papers.normalization import group_norm as paper
@@ -21,20 +22,6 @@ from papers.normalization.group_norm import (
     with_recomputed_statistics)
 from papers.normalization.instance_norm import InstanceNorm
 from papers.normalization.layer_norm import LayerNorm
-
-
-def with_random_affine(layer: nn.Module) -> nn.Module:
-    with torch.no_grad():
-        layer.weight.copy_(torch.rand_like(layer.weight) + 0.5)
-        layer.bias.copy_(torch.randn_like(layer.bias))
-    return layer
-
-
-def value_and_gradients(layer: nn.Module, x: torch.Tensor, upstream: torch.Tensor) -> list[torch.Tensor]:
-    x = x.detach().clone().requires_grad_()
-    y = layer(x)
-    (y * upstream).sum().backward()
-    return [y.detach(), x.grad] + [p.grad for p in layer.parameters()]
 
 
 # ## Against PyTorch and labml-nn

@@ -8,18 +8,12 @@ import torch
 from labml_nn.normalization.instance_norm import InstanceNorm as LabmlInstanceNorm
 from torch import nn
 
+from comparisons import value_and_gradients
 from papers.kit.data import Split, digits
 from papers.kit.experiment import quoted_on_page, recorded_metrics
 from papers.kit.vision import evaluate
 from papers.normalization import instance_norm as paper
 from papers.normalization.instance_norm import InstanceNorm, arm_run, change_contrast, make_model
-
-
-def value_and_gradients(layer: nn.Module, x: torch.Tensor, upstream: torch.Tensor) -> list[torch.Tensor]:
-    x = x.detach().clone().requires_grad_()
-    y = layer(x)
-    (y * upstream).sum().backward()
-    return [y.detach(), x.grad] + [p.grad for p in layer.parameters()]
 
 
 # ## Against PyTorch and labml-nn

@@ -8,26 +8,12 @@ import torch
 from labml_nn.normalization.layer_norm import LayerNorm as LabmlLayerNorm
 from torch import nn
 
+from comparisons import value_and_gradients, with_random_affine
 from papers.kit.data import digits
 from papers.kit.experiment import quoted_on_page, recorded_metrics
 from papers.normalization import layer_norm as paper
 from papers.normalization.batch_norm import BatchNorm, mean, no_norm
 from papers.normalization.layer_norm import MLP, LayerNorm, layer_norm, online_run
-
-
-def with_random_affine(layer: nn.Module) -> nn.Module:
-    with torch.no_grad():
-        for weight, bias in ((layer.weight, layer.bias),):
-            weight.copy_(torch.rand_like(weight) + 0.5)
-            bias.copy_(torch.randn_like(bias))
-    return layer
-
-
-def value_and_gradients(layer: nn.Module, x: torch.Tensor, upstream: torch.Tensor) -> list[torch.Tensor]:
-    x = x.detach().clone().requires_grad_()
-    y = layer(x)
-    (y * upstream).sum().backward()
-    return [y.detach(), x.grad] + [p.grad for p in layer.parameters()]
 
 
 # ## Against PyTorch and labml-nn

@@ -4,7 +4,6 @@ size, and the page's numbers against the recorded run."""
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import pytest
 import torch
@@ -12,36 +11,11 @@ from labml_nn.optimizers import WeightDecay
 from labml_nn.optimizers.adam import Adam as LabmlAdam
 from torch import nn
 
+from comparisons import assert_same_parameters, optimizer_run
 from papers.kit.experiment import quoted_on_page, recorded_metrics
 from papers.optimizers import adam as paper
 from papers.optimizers.adam import (
     Adam, model_step_sizes, step_sizes, stream_step_sizes, uncorrected_constant_gradient_step)
-
-
-# A small float64 model and a fixed stream of batches; `train` runs `steps` steps of an optimizer made by
-# `make` and returns the final parameters.
-def small_model() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
-
-
-def train(make: Callable[[list[dict]], torch.optim.Optimizer], steps: int = 25) -> list[torch.Tensor]:
-    model = small_model()
-    groups = [{"params": model[0].parameters()}, {"params": model[2].parameters(), "lr": 0.03}]
-    optimizer = make(groups)
-    generator = torch.Generator().manual_seed(1)
-    for _ in range(steps):
-        x = torch.randn(16, 5, generator=generator, dtype=torch.float64)
-        y = torch.randn(16, 3, generator=generator, dtype=torch.float64)
-        optimizer.zero_grad()
-        ((model(x) - y) ** 2).mean().backward()
-        optimizer.step()
-    return [p.detach() for p in model.parameters()]
-
-
-def assert_same(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> None:
-    for a, b in zip(ours, theirs):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 # ## Against PyTorch and labml-nn
@@ -49,27 +23,27 @@ def assert_same(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> None:
 # Two parameter groups with different learning rates, 25 steps, float64: the parameters agree with
 # `torch.optim.Adam` to rounding error, and they moved (the run is not trivially equal).
 def test_matches_torch_adam() -> None:
-    ours = train(lambda g: Adam(g, lr=0.01, betas=(0.8, 0.99), eps=1e-6))
-    theirs = train(lambda g: torch.optim.Adam(g, lr=0.01, betas=(0.8, 0.99), eps=1e-6))
-    assert_same(ours, theirs)
-    assert any((a - b).abs().max() > 1e-2 for a, b in zip(ours, [p.detach() for p in small_model().parameters()]))
+    ours = optimizer_run(lambda g: Adam(g, lr=0.01, betas=(0.8, 0.99), eps=1e-6))
+    theirs = optimizer_run(lambda g: torch.optim.Adam(g, lr=0.01, betas=(0.8, 0.99), eps=1e-6))
+    assert_same_parameters(ours, theirs)
+    assert any((a - b).abs().max() > 1e-2 for a, b in zip(ours, optimizer_run(Adam, steps=0)))
 
 
 # Decoupled weight decay is AdamW's.
 def test_weight_decay_matches_torch_adamw() -> None:
-    ours = train(lambda g: Adam(g, lr=0.01, weight_decay=0.1))
-    theirs = train(lambda g: torch.optim.AdamW(g, lr=0.01, weight_decay=0.1))
-    assert_same(ours, theirs)
-    assert not torch.allclose(ours[0], train(lambda g: Adam(g, lr=0.01))[0])
+    ours = optimizer_run(lambda g: Adam(g, lr=0.01, weight_decay=0.1))
+    theirs = optimizer_run(lambda g: torch.optim.AdamW(g, lr=0.01, weight_decay=0.1))
+    assert_same_parameters(ours, theirs)
+    assert not torch.allclose(ours[0], optimizer_run(lambda g: Adam(g, lr=0.01))[0])
 
 
 # labml-nn's Adam, in its textbook form (`optimized_update=False` puts $\epsilon$ after the bias-corrected
 # square root, as the paper and PyTorch do) and without weight decay.
 def test_matches_labml_nn_adam() -> None:
-    ours = train(lambda g: Adam(g, lr=0.01, eps=1e-8))
-    theirs = train(lambda g: LabmlAdam(g, lr=0.01, eps=1e-8, weight_decay=WeightDecay(0.0),
+    ours = optimizer_run(lambda g: Adam(g, lr=0.01, eps=1e-8))
+    theirs = optimizer_run(lambda g: LabmlAdam(g, lr=0.01, eps=1e-8, weight_decay=WeightDecay(0.0),
                                        optimized_update=False))
-    assert_same(ours, theirs)
+    assert_same_parameters(ours, theirs)
 
 
 # ## The first steps, in closed form

@@ -3,40 +3,17 @@ labml-nn's AMSGrad in float64, the non-increasing effective rate, Reddi et al.'s
 its closed-form regret) and stochastic, and the page's numbers against the recorded run."""
 from __future__ import annotations
 
-from typing import Callable
-
 import pytest
 import torch
 from labml_nn.optimizers import WeightDecay
 from labml_nn.optimizers.amsgrad import AMSGrad as LabmlAMSGrad
-from torch import nn
 
+from comparisons import assert_same_parameters, optimizer_run
 from papers.kit.experiment import quoted_on_page, recorded_metrics
 from papers.optimizers import amsgrad as paper
 from papers.optimizers.adam import Adam
 from papers.optimizers.amsgrad import (
     AMSGrad, effective_rate, log_checkpoints, online_experiment, online_run, online_regret, stochastic_experiment)
-
-
-# A small float64 model and a fixed stream of batches, as in the Adam tests; `train` runs `steps` steps of an
-# optimizer made by `make` and returns the final parameters.
-def train(make: Callable[[list[dict]], torch.optim.Optimizer], steps: int = 25) -> list[torch.Tensor]:
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
-    optimizer = make([{"params": model[0].parameters()}, {"params": model[2].parameters(), "lr": 0.03}])
-    generator = torch.Generator().manual_seed(1)
-    for _ in range(steps):
-        x = torch.randn(16, 5, generator=generator, dtype=torch.float64)
-        y = torch.randn(16, 3, generator=generator, dtype=torch.float64)
-        optimizer.zero_grad()
-        ((model(x) - y) ** 2).mean().backward()
-        optimizer.step()
-    return [p.detach() for p in model.parameters()]
-
-
-def assert_same(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> None:
-    for a, b in zip(ours, theirs):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 # ## Against PyTorch and labml-nn
@@ -45,22 +22,23 @@ def assert_same(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> None:
 # `amsgrad=True`, with decoupled weight decay `torch.optim.AdamW` with `amsgrad=True`, and it differs from
 # Adam (the maximum did bite).
 def test_matches_torch_amsgrad() -> None:
-    ours = train(lambda g: AMSGrad(g, lr=0.01, betas=(0.8, 0.99), eps=1e-6))
-    assert_same(ours, train(lambda g: torch.optim.Adam(g, lr=0.01, betas=(0.8, 0.99), eps=1e-6, amsgrad=True)))
-    assert not torch.allclose(ours[0], train(lambda g: Adam(g, lr=0.01, betas=(0.8, 0.99), eps=1e-6))[0])
+    ours = optimizer_run(lambda g: AMSGrad(g, lr=0.01, betas=(0.8, 0.99), eps=1e-6))
+    theirs = optimizer_run(lambda g: torch.optim.Adam(g, lr=0.01, betas=(0.8, 0.99), eps=1e-6, amsgrad=True))
+    assert_same_parameters(ours, theirs)
+    assert not torch.allclose(ours[0], optimizer_run(lambda g: Adam(g, lr=0.01, betas=(0.8, 0.99), eps=1e-6))[0])
 
 
 def test_weight_decay_matches_torch_adamw_amsgrad() -> None:
-    ours = train(lambda g: AMSGrad(g, lr=0.01, weight_decay=0.1))
-    assert_same(ours, train(lambda g: torch.optim.AdamW(g, lr=0.01, weight_decay=0.1, amsgrad=True)))
+    ours = optimizer_run(lambda g: AMSGrad(g, lr=0.01, weight_decay=0.1))
+    assert_same_parameters(ours, optimizer_run(lambda g: torch.optim.AdamW(g, lr=0.01, weight_decay=0.1, amsgrad=True)))
 
 
 # labml-nn's AMSGrad in its textbook form (`optimized_update=False`), without weight decay.
 def test_matches_labml_nn_amsgrad() -> None:
-    ours = train(lambda g: AMSGrad(g, lr=0.01))
-    theirs = train(lambda g: LabmlAMSGrad(g, lr=0.01, eps=1e-8, weight_decay=WeightDecay(0.0),
+    ours = optimizer_run(lambda g: AMSGrad(g, lr=0.01))
+    theirs = optimizer_run(lambda g: LabmlAMSGrad(g, lr=0.01, eps=1e-8, weight_decay=WeightDecay(0.0),
                                           optimized_update=False))
-    assert_same(ours, theirs)
+    assert_same_parameters(ours, theirs)
 
 
 # ## The effective rate never rises
