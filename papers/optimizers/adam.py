@@ -145,8 +145,10 @@ class Adam(torch.optim.Optimizer):
     # a constant expectation, $\mathbb{E}[v_t] = (1 - \beta_2^t)\, \mathbb{E}[g^2]$: dividing by
     # $1 - \beta_2^t$ removes the bias that the zero start leaves.
     #
-    # The second moment that divides the step is chosen by [`second_moment`](#second_moment), the one place
-    # AMSGrad changes.
+    # Two hooks let later papers change the denominator without copying the rest of the step:
+    # [`update_second_moment`](#update_second_moment) keeps the running statistic of the gradients (here
+    # $v_t$; AdaBelief's belief term $s_t$ replaces it), and [`second_moment`](#second_moment) chooses what
+    # divides the step (here $v_t$ itself; AMSGrad's running maximum replaces it).
     #
     # *Weight decay* is decoupled, as in AdamW (Loshchilov & Hutter, 2019): the parameter shrinks by
     # $\alpha \lambda \theta_{t-1}$ before the Adam step, instead of $\lambda \theta$ being added to the
@@ -156,9 +158,9 @@ class Adam(torch.optim.Optimizer):
         beta1, beta2 = group["betas"]
         state["step"] += 1
         t = state["step"]
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg = state["exp_avg"]
         exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)  # m_t
-        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v_t
+        self.update_second_moment(state, grad, group)
         v = self.second_moment(state, group)
         if group["bias_correction"]:
             first_correction, second_correction = 1 - beta1 ** t, 1 - beta2 ** t
@@ -168,6 +170,13 @@ class Adam(torch.optim.Optimizer):
         if group["weight_decay"]:
             param.mul_(1 - group["lr"] * group["weight_decay"])
         param.addcdiv_(exp_avg, denominator, value=-group["lr"] / first_correction)
+
+    # <a id="update_second_moment"></a>
+    # Adam's running average of the squared gradient, $v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2$, updated
+    # in place after $m_t$ (so an override may use $m_t$).
+    def update_second_moment(self, state: dict[str, Any], grad: torch.Tensor, group: dict[str, Any]) -> None:
+        beta2 = group["betas"][1]
+        state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v_t
 
     # <a id="second_moment"></a>
     # Adam divides by its running average $v_t$ itself.
