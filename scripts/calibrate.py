@@ -37,11 +37,18 @@ SETTINGS: dict[str, tuple[int, dict[str, str]]] = {
 }
 
 
+# Test modules import the tests' shared helpers as `from comparisons import ...`: pytest has `tests/` on the
+# path (it holds the root `conftest.py`), and so does this script.
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+
+
 def load_function(spec: str) -> Callable[[int], dict[str, float]]:
     """`path/to/file.py:name` -> the function `name` defined in that file."""
     path, _, name = spec.partition(":")
     if not name or not Path(path).is_file():
         raise SystemExit(f"expected FILE.py:FUNCTION with an existing file, got {spec!r}")
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
     module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
     assert module_spec is not None and module_spec.loader is not None
     module = importlib.util.module_from_spec(module_spec)
