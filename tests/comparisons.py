@@ -8,7 +8,10 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from papers.kit.char_transformer import Block
 
 
 # ## Optimizers
@@ -53,3 +56,27 @@ def value_and_gradients(layer: nn.Module, x: torch.Tensor, upstream: torch.Tenso
     y = layer(x)
     (y * upstream).sum().backward()
     return [y.detach(), x.grad] + [p.grad for p in layer.parameters()]
+
+
+# ## Transformer blocks
+#
+# PyTorch's `TransformerEncoderLayer` with a block of the kit's shared transformer copied in (float64, no
+# dropout; `activation` is the feed-forward's, ReLU for the kit's own block): the reference the kit's and the
+# GPT page's tests compare against, pre-norm (`norm_first=True`) and post-norm.
+def torch_encoder_layer(block: Block, pre_norm: bool,
+                        activation: Callable[[torch.Tensor], torch.Tensor] = F.relu) -> nn.TransformerEncoderLayer:
+    d_model, d_ff = block.feed_forward.layer1.in_features, block.feed_forward.layer1.out_features
+    layer = nn.TransformerEncoderLayer(d_model, block.attention.heads, d_ff, dropout=0.0, batch_first=True,
+                                       norm_first=pre_norm, activation=activation).double()
+    attention = block.attention
+    with torch.no_grad():
+        layer.self_attn.in_proj_weight.copy_(torch.cat([attention.w_q.weight, attention.w_k.weight,
+                                                        attention.w_v.weight]))
+        layer.self_attn.in_proj_bias.copy_(torch.cat([attention.w_q.bias, attention.w_k.bias,
+                                                      attention.w_v.bias]))
+        layer.self_attn.out_proj.load_state_dict(attention.w_o.state_dict())
+        layer.linear1.load_state_dict(block.feed_forward.layer1.state_dict())
+        layer.linear2.load_state_dict(block.feed_forward.layer2.state_dict())
+        layer.norm1.load_state_dict(block.attention_norm.state_dict())
+        layer.norm2.load_state_dict(block.feed_forward_norm.state_dict())
+    return layer

@@ -7,31 +7,13 @@ import pytest
 import torch
 from torch import nn
 
+from comparisons import torch_encoder_layer
 from papers.kit.char_transformer import (Block, CharTransformer, LMSettings, build_model, corpus, train_lm,
                                          validation_loss, validation_windows)
 from papers.kit.training import History
 
 TINY = LMSettings(d_model=16, heads=2, layers=2, d_ff=32, seq_len=12, batch_size=8, steps=4, eval_every=2,
                   eval_windows=8, max_chars=20_000)
-
-
-def _torch_layer(block: Block, pre_norm: bool) -> nn.TransformerEncoderLayer:
-    """PyTorch's encoder layer with the block's weights copied in (ReLU, no dropout, float64)."""
-    d_model, d_ff = block.feed_forward.layer1.in_features, block.feed_forward.layer1.out_features
-    layer = nn.TransformerEncoderLayer(d_model, block.attention.heads, d_ff, dropout=0.0, batch_first=True,
-                                       norm_first=pre_norm).double()
-    attention = block.attention
-    with torch.no_grad():
-        layer.self_attn.in_proj_weight.copy_(torch.cat([attention.w_q.weight, attention.w_k.weight,
-                                                        attention.w_v.weight]))
-        layer.self_attn.in_proj_bias.copy_(torch.cat([attention.w_q.bias, attention.w_k.bias,
-                                                      attention.w_v.bias]))
-        layer.self_attn.out_proj.load_state_dict(attention.w_o.state_dict())
-        layer.linear1.load_state_dict(block.feed_forward.layer1.state_dict())
-        layer.linear2.load_state_dict(block.feed_forward.layer2.state_dict())
-        layer.norm1.load_state_dict(block.attention_norm.state_dict())
-        layer.norm2.load_state_dict(block.feed_forward_norm.state_dict())
-    return layer
 
 
 # An independent reference: PyTorch's `TransformerEncoderLayer` with a causal mask is the same block, pre-norm
@@ -45,7 +27,7 @@ def test_block_equals_pytorch_encoder_layer_with_causal_mask(pre_norm):
         for norm in (block.attention_norm, block.feed_forward_norm):
             norm.weight.uniform_(0.5, 1.5)
             norm.bias.uniform_(-0.5, 0.5)
-    layer = _torch_layer(block, pre_norm)
+    layer = torch_encoder_layer(block, pre_norm)
     x = torch.randn(3, 10, 16, dtype=torch.float64, requires_grad=True)
     ours = block(x, torch.ones(10, 10, dtype=torch.bool).tril()[None])
     theirs = layer(x, src_mask=nn.Transformer.generate_square_subsequent_mask(10, dtype=torch.float64),

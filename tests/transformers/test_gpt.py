@@ -11,10 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from comparisons import torch_encoder_layer
 from papers.kit.char_transformer import LMSettings, corpus
 from papers.kit.experiment import quoted_on_page, recorded_metrics
 from papers.transformers import gpt as paper
-from papers.transformers.gpt import (GPT, GELUFeedForward, GPTBlock, WindowLSTM, build_arm, gelu, generate,
+from papers.transformers.gpt import (GPT, GELUFeedForward, WindowLSTM, build_arm, gelu, generate,
                                      gpt_schedule, matching_lstm_width, parameter_count, train_arm)
 
 TINY = LMSettings(d_model=16, heads=4, layers=2, d_ff=64, seq_len=12, batch_size=8, steps=4, eval_every=2,
@@ -63,28 +64,11 @@ def test_gelu_feed_forward_is_relu_feed_forward_with_gelu():
 # PyTorch's `TransformerEncoderLayer` (tanh GELU, `norm_first` for GPT-2's pre-norm and not for GPT-1's
 # post-norm) with the block's weights copied in, a causal mask, then our embedding and tied output read by
 # hand: the whole model's logits and their gradients agree in float64.
-def _torch_layer(block: GPTBlock, pre_norm: bool) -> nn.TransformerEncoderLayer:
-    d_model, d_ff = block.feed_forward.layer1.in_features, block.feed_forward.layer1.out_features
-    layer = nn.TransformerEncoderLayer(d_model, block.attention.heads, d_ff, dropout=0.0, batch_first=True,
-                                       norm_first=pre_norm, activation=functools.partial(F.gelu,
-                                                                                         approximate="tanh"))
-    layer = layer.double()
-    a = block.attention
-    with torch.no_grad():
-        layer.self_attn.in_proj_weight.copy_(torch.cat([a.w_q.weight, a.w_k.weight, a.w_v.weight]))
-        layer.self_attn.in_proj_bias.copy_(torch.cat([a.w_q.bias, a.w_k.bias, a.w_v.bias]))
-        layer.self_attn.out_proj.load_state_dict(a.w_o.state_dict())
-        layer.linear1.load_state_dict(block.feed_forward.layer1.state_dict())
-        layer.linear2.load_state_dict(block.feed_forward.layer2.state_dict())
-        layer.norm1.load_state_dict(block.attention_norm.state_dict())
-        layer.norm2.load_state_dict(block.feed_forward_norm.state_dict())
-    return layer
-
-
 @pytest.mark.parametrize("pre_norm", [True, False])
 def test_model_equals_pytorch_encoder_layers(pre_norm):
     model = _model(pre_norm)
-    layers = [_torch_layer(block, pre_norm) for block in model.blocks]
+    tanh_gelu = functools.partial(F.gelu, approximate="tanh")
+    layers = [torch_encoder_layer(block, pre_norm, activation=tanh_gelu) for block in model.blocks]
     tokens = torch.randint(0, VOCAB, (3, TINY.seq_len), generator=torch.Generator().manual_seed(1))
     mask = nn.Transformer.generate_square_subsequent_mask(TINY.seq_len, dtype=torch.float64)
     h = model.embedding.weight[tokens] + model.positions[:TINY.seq_len]
