@@ -19,7 +19,8 @@ that "everything else", written once.
 $$h_0 = E[x] + P, \qquad h_\ell = \mathrm{Block}_\ell(h_{\ell-1}), \qquad
 \mathrm{logits} = \mathrm{LN}(h_L)\, E^\top,$$
 
-with a token embedding $E \in \mathbb{R}^{V \times d}$, learned positions $P \in \mathbb{R}^{T \times d}$,
+with a token embedding $E \in \mathbb{R}^{V \times d}$, learned positions $P \in \mathbb{R}^{T \times d}$
+(or fixed sinusoidal ones, or none, for attentions that carry position themselves: see the settings),
 causal self-attention (position $t$ sees positions $\le t$), and the output layer *tied* to the embedding
 (the same matrix $E$ reads characters in and scores them out). Each block is two residual sub-layers,
 *pre-norm* by default, $x + f(\mathrm{LN}(x))$, or the original *post-norm*, $\mathrm{LN}(x + f(x))$
@@ -51,13 +52,20 @@ from papers.kit.checks import check_positive, check_tensor
 from papers.kit.data import CharCorpus, shakespeare
 from papers.kit.language_model import next_char_loss
 from papers.kit.training import History, optimizer_step, train_loop
-from papers.transformers.attention import FeedForward, MultiHeadAttention, subsequent_mask, use_fused_attention
+from papers.transformers.attention import (FeedForward, MultiHeadAttention, sinusoidal_positional_encoding,
+                                           subsequent_mask, use_fused_attention)
 
 
 # ## Settings
 #
 # One object holds every size and length, so a page states its set-up by the fields it changes
-# (`LMSettings(layers=6)`), and the defaults are the shared baseline.
+# (`LMSettings(layers=6)`), and the defaults are the shared baseline. `positions` says where the model
+# learns word order: `"learned"` absolute positions (the default), the fixed `"sinusoidal"` ones of the
+# original Transformer, or `"none"`, for pages whose attention carries position itself (relative
+# positions, rotary embeddings, linear biases).
+POSITIONS = ("learned", "sinusoidal", "none")
+
+
 @dataclass(frozen=True)
 class LMSettings:
     d_model: int = 64
@@ -71,11 +79,14 @@ class LMSettings:
     eval_every: int = 100
     eval_windows: int = 64
     max_chars: int = 1_000_000
+    positions: str = "learned"
 
     def __post_init__(self) -> None:
         for name in ("d_model", "heads", "layers", "d_ff", "seq_len", "batch_size", "steps", "eval_every",
                      "eval_windows", "max_chars"):
             check_positive(name, getattr(self, name), integer=True)
+        if self.positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
 
     # The same settings with some fields changed: `settings.but(layers=6)`.
     def but(self, **changes: int | bool) -> LMSettings:
@@ -115,9 +126,11 @@ class Block(nn.Module):
 
 # ## The model
 #
-# `tokens` `[batch, seq]` (int64, `seq` at most `max_len`) → next-character logits `[batch, seq, vocab]`.
-# Embeddings and positions start as $\mathcal{N}(0, 0.02^2)$, as in GPT-2, so the first logits are near
-# zero (a uniform prediction, $\ln V$ nats) despite the tied output layer. `block` is the class of every
+# `tokens` `[batch, seq]` (int64; `seq` at most `max_len` when the model adds absolute positions) →
+# next-character logits `[batch, seq, vocab]`. Embeddings and learned positions start as
+# $\mathcal{N}(0, 0.02^2)$, as in GPT-2, so the first logits are near zero (a uniform prediction, $\ln V$
+# nats) despite the tied output layer. (Sinusoidal positions are fixed, of amplitude 1, and are added to
+# the same small embeddings.) `block` is the class of every
 # block, for pages that subclass it. Attention runs on PyTorch's
 # [fused kernel](../transformers/attention.py#the-fused-kernel) (the same equation, about twice as fast
 # here); a page that wants the attention weights sets `keep_weights` on a block's `attention`.
@@ -129,9 +142,17 @@ class CharTransformer(nn.Module):
         self.max_len = max_len if max_len is not None else settings.seq_len
         check_positive("max_len", self.max_len, integer=True)
         self.embedding = nn.Embedding(vocab, settings.d_model)
-        self.positions = nn.Parameter(torch.empty(self.max_len, settings.d_model))
+        self.positions: torch.Tensor | None  # [max_len, d_model], or None for "none"
+        if settings.positions == "learned":
+            self.positions = nn.Parameter(torch.empty(self.max_len, settings.d_model))
+        elif settings.positions == "sinusoidal":
+            self.register_buffer("positions", sinusoidal_positional_encoding(self.max_len, settings.d_model),
+                                 persistent=False)
+        else:
+            self.positions = None
         nn.init.normal_(self.embedding.weight, std=0.02)
-        nn.init.normal_(self.positions, std=0.02)
+        if settings.positions == "learned":
+            nn.init.normal_(self.positions, std=0.02)
         self.blocks = nn.ModuleList(block(settings.d_model, settings.heads, settings.d_ff, settings.pre_norm)
                                     for _ in range(settings.layers))
         self.final_norm = nn.LayerNorm(settings.d_model) if settings.pre_norm else nn.Identity()
@@ -140,9 +161,11 @@ class CharTransformer(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         check_tensor("tokens", tokens, ["batch", "seq"], dtype=torch.long)
         length = tokens.shape[1]
-        if length > self.max_len:
-            raise ValueError(f"sequence length {length} exceeds the model's max_len {self.max_len}")
-        x = self.embedding(tokens) + self.positions[:length]  # [batch, seq, d_model]
+        x = self.embedding(tokens)  # [batch, seq, d_model]
+        if self.positions is not None:
+            if length > self.max_len:
+                raise ValueError(f"sequence length {length} exceeds the model's max_len {self.max_len}")
+            x = x + self.positions[:length]
         mask = subsequent_mask(length, device=tokens.device)  # [1, seq, seq]
         for block in self.blocks:
             x = block(x, mask)
@@ -150,9 +173,12 @@ class CharTransformer(nn.Module):
 
 
 # The model for `settings`, its weights drawn from `seed` (so the arms of a comparison can start equal).
-def build_model(settings: LMSettings, seed: int, block: type[Block] = Block) -> CharTransformer:
+# `max_len` (default `settings.seq_len`) is the longest input its absolute positions cover, for pages that
+# evaluate on longer windows than they train on.
+def build_model(settings: LMSettings, seed: int, block: type[Block] = Block,
+                max_len: int | None = None) -> CharTransformer:
     torch.manual_seed(seed)
-    return CharTransformer(corpus(settings.max_chars).vocab_size, settings, block=block)
+    return CharTransformer(corpus(settings.max_chars).vocab_size, settings, max_len=max_len, block=block)
 
 
 # ## Validation

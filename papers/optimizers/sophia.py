@@ -62,12 +62,12 @@ this scale lands outside two of the authors' own rules of thumb, as the fourth p
   an AdamW run still in the middle of its cosine decay (a run scheduled to end there would get there sooner).
 * *The sweep* (middle panel, seed 0) brackets both optima: AdamW 2.408 at 0.01 against 2.474 at 0.003, 2.434 at
   0.03, 2.448 at 0.1; Sophia 2.636 at 0.003 against 2.684 at 0.001, 2.737 at 0.01, 3.070 at 0.03.
-* *Time per step.* One curvature refresh cost 7.66 ms of CPU time, 1.03 times an AdamW step (0.94 to 1.12 over the
+* *Time per step.* One curvature refresh cost 8.76 ms of CPU time, 1.04 times an AdamW step (0.99 to 1.09 over the
   seeds; the medians of 10 alternating blocks of ten steps each, see [`time_per_step`](#time-per-step)), which
-  predicts Sophia's step at about 1.10 times AdamW's with $k = 10$. Measured directly it was 1.17 times (1.11 to
-  1.23; 8.71 against 7.48 ms, Sophia's including its refresh), higher than predicted: the machine was shared with
-  other jobs, which makes these timings noisy by several percent. Either way the refresh makes Sophia's step
-  dearer, not cheaper, and its loss deficit is not bought back.
+  predicts Sophia's step at about 1.10 times AdamW's with $k = 10$. Measured directly it was 1.03 times (0.99 to
+  1.05; 8.68 against 8.43 ms, Sophia's including its refresh), lower than predicted: the machine was shared with
+  other jobs, which makes these timings noisy by several percent (an earlier run of the same code measured
+  1.17). Either way the refresh does not make Sophia's step cheaper, and its loss deficit is not bought back.
 * *What Sophia is doing here.* With the official $\gamma = 0.03$, 92% of the coordinates (90% to 94% over the
   seeds) are clipped at the last step, and nearly all of them early on (right panel): Sophia-G runs mostly as a
   sign step of the momentum, $\eta\, \mathrm{sign}(m_t)$, which moves every clipped coordinate by the full $\eta$.

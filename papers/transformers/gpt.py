@@ -66,8 +66,8 @@ untied $\mathcal{N}(0, 1)$ embedding, uniform recurrent weights). Both are measu
 windows of 64 characters, in bits per character.
 
 Over three seeds, GPT reaches 3.05 bits per character (3.05 to 3.06) and the LSTM 2.72 (2.72 on each seed): the
-LSTM is lower by 0.33 bits (0.33 on each seed), and GPT took 1.4 times the LSTM's CPU time per run (26.5 s
-against 18.6 s on one thread, means over seeds, on a machine shared with other jobs). **The claim does not hold
+LSTM is lower by 0.33 bits (0.33 on each seed), and GPT took 1.3 times the LSTM's CPU time per run (25.1 s
+against 19.2 s on one thread, means over seeds, on a machine shared with other jobs). **The claim does not hold
 at this scale.** GPT is not over-fitting: its training loss is higher than the LSTM's too (the sweep's panel in
 the figure); it fits the text more slowly per step. Both runs are short, 500 steps of 2,048 characters, about 1.1
 passes' worth of random windows over the 900,000 training characters; the recorded run does not measure longer

@@ -11,6 +11,7 @@ from comparisons import torch_encoder_layer
 from papers.kit.char_transformer import (Block, CharTransformer, LMSettings, build_model, corpus, train_lm,
                                          validation_loss, validation_windows)
 from papers.kit.training import History
+from papers.transformers.attention import sinusoidal_positional_encoding
 
 TINY = LMSettings(d_model=16, heads=2, layers=2, d_ff=32, seq_len=12, batch_size=8, steps=4, eval_every=2,
                   eval_windows=8, max_chars=20_000)
@@ -64,6 +65,25 @@ def test_output_layer_is_tied_to_the_embedding_and_parameters_are_counted():
     hidden = model.embedding(torch.tensor([[3]])) + model.positions[:1]  # [1, 1, d_model]
     hidden = model.blocks[1](model.blocks[0](hidden, mask), mask)
     torch.testing.assert_close(model(torch.tensor([[3]])), model.final_norm(hidden) @ model.embedding.weight.T)
+
+
+# The three position settings. Sinusoidal positions are the fixed table of the original Transformer, added as
+# a buffer (no parameters). With none, causal attention alone sees a *set*: reordering the characters before
+# position $t$ leaves the logits at $t$ unchanged (float64), which learned positions break; and the model
+# takes inputs of any length.
+def test_position_settings_add_sinusoids_or_nothing():
+    sinusoidal = CharTransformer(30, TINY.but(positions="sinusoidal"), max_len=20)
+    assert "positions" not in dict(sinusoidal.named_parameters())
+    torch.testing.assert_close(sinusoidal.positions, sinusoidal_positional_encoding(20, TINY.d_model))
+    torch.manual_seed(2)
+    positionless = CharTransformer(30, TINY.but(positions="none", layers=1)).double()
+    learned = CharTransformer(30, TINY.but(layers=1), max_len=40).double()
+    assert positionless.positions is None
+    tokens = torch.randint(0, 30, (2, 40))  # longer than seq_len: no limit without positions
+    reordered = torch.cat([tokens[:, :-1].flip(1), tokens[:, -1:]], dim=1)
+    torch.testing.assert_close(positionless(reordered)[:, -1], positionless(tokens)[:, -1], rtol=1e-10,
+                               atol=1e-10)
+    assert not torch.allclose(learned(reordered)[:, -1], learned(tokens)[:, -1])
 
 
 # Small initial weights: the first prediction is nearly uniform, a loss of about $\ln V$ nats.
@@ -127,6 +147,8 @@ def test_bad_settings_and_inputs_name_the_problem():
         LMSettings(layers=0)
     with pytest.raises(ValueError, match="heads"):
         CharTransformer(30, TINY.but(heads=3))
+    with pytest.raises(ValueError, match="positions must be one of"):
+        LMSettings(positions="rotary")
     model = CharTransformer(30, TINY)
     with pytest.raises(ValueError, match="exceeds the model's max_len"):
         model(torch.zeros(1, 13, dtype=torch.long))
