@@ -26,7 +26,8 @@ causal self-attention (position $t$ sees positions $\le t$), and the output laye
 *pre-norm* by default, $x + f(\mathrm{LN}(x))$, or the original *post-norm*, $\mathrm{LN}(x + f(x))$
 (then the final normalisation is left out, since every block already ends with one). Pages replace a
 block's `attention` or `feed_forward`, or subclass [`Block`](#the-block) to change its residual, and keep
-the rest.
+the rest. [Transformer building blocks](../transformers/building_blocks.py) explains each piece and lists
+the pages that replace one.
 
 **The data** is the first `max_chars` characters of Shakespeare's plays (from [the kit](data.py)), the last
 tenth held out. Training windows of `seq_len` characters are drawn at random positions with a generator

@@ -31,6 +31,10 @@ This page builds the model from the bottom up:
    and layer normalisation;
 5. [the encoder-decoder Transformer](#the-transformer) with greedy decoding.
 
+The later transformer pages reuse these pieces; [Transformer building blocks](building_blocks.py) tours them
+(feed-forward activations, pre- and post-norm, position schemes, weight tying) and says which page replaces
+which.
+
 [The tests](../../tests/transformers/test_attention.py) check multi-head attention against PyTorch's
 `torch.nn.MultiheadAttention` and labml-nn's implementation with copied weights, masks included, and the
 encoder and decoder layers against `torch.nn.TransformerEncoderLayer` and `TransformerDecoderLayer`.
