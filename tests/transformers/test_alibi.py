@@ -216,9 +216,9 @@ def fixture_seed_metrics() -> list[dict[str, float]]:
 # sinusoidal model's by much more, and at 16 characters the two arms are close (so the sinusoidal arm is not
 # an under-trained baseline). Measured with `scripts/calibrate.py` over seeds 0-2 at 1 thread: ALiBi's rise
 # 0.048-0.095 (threshold 0.2, margin 2.1x), sinusoidal rise 0.49-0.74 (threshold 0.3, margin 1.6x),
-# |ALiBi - sinusoidal| at 16 characters 0.005-0.045 (threshold 0.1, margin 2.2x). At 2 threads only seed 0
-# was measured (0.048, 0.746, 0.031: inside the 1-thread ranges); seeds 1-2 at 2 threads and the portable
-# kernels were not (the calibration was stopped for lack of time on a machine at load 27 on 2 cores).
+# |ALiBi - sinusoidal| at 16 characters 0.005-0.045 (threshold 0.1, margin 2.2x). At 2 threads, seeds 0-2:
+# ALiBi's rise 0.048-0.090, sinusoidal rise 0.49-0.75, |ALiBi - sinusoidal| 0.013-0.045, inside the
+# 1-thread ranges. The portable kernels were not measured (no time left on a machine at load 27).
 @pytest.mark.claim
 def test_quick_alibi_extrapolates_and_sinusoids_do_not(seed_metrics: list[dict[str, float]]) -> None:
     for metrics in seed_metrics:

@@ -125,8 +125,8 @@ def claim_metrics(seed: int) -> dict[str, float]:
 # What this checks: FNet's test accuracy is well above chance and not more than 4 points behind attention's, on
 # each of two seeds. Measured with scripts/calibrate.py: at 1 thread, seeds 0-2, FNet 0.938-0.949, attention
 # 0.931-0.955, gap (attention minus FNet) -0.011 to +0.007; under portable kernels, seeds 0-1: FNet
-# 0.938-0.944, attention 0.927-0.931, gap -0.013 to -0.011. At 2 threads: not measured; the machine was too
-# loaded (load average 15 to 27) and the 2-thread run of seed 0 had not finished after 17 minutes. Thresholds:
+# 0.938-0.944, attention 0.927-0.931, gap -0.013 to -0.011; at 2 threads, seeds 0-2: FNet 0.938-0.951,
+# attention 0.927-0.960, gap -0.018 to +0.009. Thresholds:
 # FNet above 0.85, gap below 0.04 (one test digit is 0.002).
 @pytest.mark.claim
 def test_quick_fnet_accuracy_close_to_attention() -> None:
