@@ -196,8 +196,8 @@ def test_memory_growth_exponents() -> None:
 # seed 0, 400 steps instead of 800 (about 15 s CPU for the pair), tested at 4 and 16 keys.
 # Calibrated with `scripts/calibrate.py` (seeds 0-2; 1 thread and portable kernels, identical values): gap at
 # 4 keys 0.033-0.045 (delta 0.965-0.968, sum 0.923-0.935), threshold 0.015; gap at 16 keys 0.073-0.094 (delta
-# 0.757-0.779, sum 0.684-0.694), threshold 0.04. At 2 threads only seed 0 finished on the loaded machine:
-# gaps 0.033 and 0.081, as at 1 thread.
+# 0.757-0.779, sum 0.684-0.694), threshold 0.04. At 2 threads, seeds 0-2: gaps 0.033-0.045 at 4 keys and
+# 0.073-0.094 at 16, inside the 1-thread ranges.
 CLAIM_STEPS = 400
 
 

@@ -237,9 +237,8 @@ def fixture_seed_metrics() -> list[dict[str, float]]:
 
 
 # RoPE is ahead of learned absolute positions at the training length, on every seed. Measured over seeds 0-2
-# at 1 thread: learned minus RoPE 0.178-0.250 nats; under portable kernels: 0.175-0.239; at 2 threads, seed 0
-# only: 0.243 (threshold 0.1). The 2-thread calibration of seeds 1 and 2 did not finish on the loaded
-# machine (load average 15-19 on 2 cores; one seed took 22 minutes) and was stopped.
+# at 1 thread: learned minus RoPE 0.178-0.250 nats; under portable kernels: 0.175-0.239; at 2 threads:
+# 0.167-0.243 (threshold 0.1).
 @pytest.mark.claim
 def test_quick_rope_ahead_of_learned_positions(seed_metrics: list[dict[str, float]]) -> None:
     for metrics in seed_metrics:
@@ -248,7 +247,7 @@ def test_quick_rope_ahead_of_learned_positions(seed_metrics: list[dict[str, floa
 
 # Read at 4 times its training length, the RoPE model is worse at the positions it never trained on than at
 # those it did, in the same windows. Measured over seeds 0-2 at 1 thread: beyond minus within 0.523-0.657
-# nats; under portable kernels: 0.526-0.662; at 2 threads, seed 0 only: 0.522 (threshold 0.2).
+# nats; under portable kernels: 0.526-0.662; at 2 threads: 0.522-0.647 (threshold 0.2).
 @pytest.mark.claim
 def test_quick_rope_worse_beyond_the_training_length(seed_metrics: list[dict[str, float]]) -> None:
     for metrics in seed_metrics:
