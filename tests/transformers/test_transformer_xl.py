@@ -80,11 +80,11 @@ def test_three_segments_with_a_memory_of_two_equal_the_concatenated_forward():
     torch.testing.assert_close(torch.cat(outputs, dim=1), full, rtol=0, atol=1e-10)
 
 
-# With $M < $ what came before, the memory truncates the context, and the outputs differ from the long forward.
-# But each layer's memory holds states that were themselves computed with a memory, so the context grows by
-# up to $M$ per layer (the paper's $O(N \times L)$ dependency, Section 3.2): with $M = L$ and two layers, the
-# third segment's outputs depend on the first segment, which no layer's memory holds any more; with one
-# layer they cannot.
+# With $M$ shorter than what came before, the memory truncates the context, and the outputs differ from the
+# long forward. But each layer's memory holds states that were themselves computed with a memory, so the
+# context grows by up to $M$ per layer (the paper's $O(N \times L)$ dependency, Section 3.2): with $M = L$
+# and two layers, the third segment's outputs depend on the first segment, which no layer's memory holds
+# any more; with one layer they cannot.
 @pytest.mark.parametrize("layers, depends", [(1, False), (2, True)])
 def test_context_reaches_one_memory_further_per_layer(layers, depends):
     model = _model(layers=layers)
