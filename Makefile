@@ -10,6 +10,11 @@ export NO_MKDOCS_2_WARNING := 1
 VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
+# Test processes: each test runs on one thread (tests/conftest.py), so two processes use both cores of a
+# 2-core machine. --dist loadfile keeps each test file on one process, so a module's trained model or built
+# site is made once. `make check PYTEST_WORKERS=0` runs everything in this process.
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 NODE_STAMP := node_modules/.installed
 
 .PHONY: serve check build test claims-portable lint tracker status results env clean bench bench-modules
@@ -39,7 +44,7 @@ build: env
 
 check: env
 	$(BIN)/python scripts/ensure_chromium.py
-	$(BIN)/pytest
+	$(PYTEST)
 	$(MAKE) --no-print-directory claims-portable
 	$(BIN)/pylint --score=n papers scripts tests
 	$(BIN)/python scripts/lint_docstrings.py
@@ -47,13 +52,13 @@ check: env
 	$(BIN)/python scripts/tracker.py status
 
 test: env
-	$(BIN)/pytest
+	$(PYTEST)
 
 # The claim tests (trained models) again under PyTorch's portable kernels instead of this CPU's AVX2/AVX-512 ones
 # and MKL's reproducible mode: other rounding, as on another machine. A threshold calibrated on one machine's
 # floating point fails here before it fails in CI (CONTRIBUTING.md, "Tests that hold on any machine").
 claims-portable: env
-	ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE $(BIN)/pytest -q -m claim -p no:cacheprovider
+	ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE $(PYTEST) -q -m claim -p no:cacheprovider
 
 lint: env
 	$(BIN)/pylint --score=n papers scripts tests
